@@ -1,0 +1,120 @@
+"""Checking and coercing what users pass to the model functions.
+
+Every model entry point (``random_effects``, ``multilevel``, the diagnostics)
+accepts lists, numpy arrays or pandas Series and goes through these two
+functions, so that bad input gets the same plain message everywhere.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+
+def effect_arrays(
+    yi: Any, vi: Any, *others: Any, names: Sequence[str] = ()
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], np.ndarray]:
+    """Coerce ``yi``, ``vi`` (and row-aligned ``others``) to arrays and check them.
+
+    Rows where ``yi``, ``vi`` or a numeric ``other`` is NaN are dropped with one
+    warning naming how many (metafor's ``na.action = "na.omit"``).  Raises
+    ``ValueError`` for mismatched lengths, no rows left, a non-finite ``yi``
+    (±inf), or a ``vi`` that is not a positive finite number.
+
+    Returns ``(yi, vi, others, kept)`` where ``kept`` is the boolean mask of the
+    original rows that were kept.
+    """
+    y = _as_float(yi, "yi")
+    v = _as_float(vi, "vi")
+    extra = [np.asarray(o) for o in others]
+    labels = list(names) + [f"argument {i + 3}" for i in range(len(names), len(extra))]
+    for arr, label in zip([v, *extra], ["vi", *labels], strict=True):
+        if arr.ndim != 1 or arr.shape[0] != y.shape[0]:
+            raise ValueError(
+                f"yi has {y.shape[0]} values but {label} has "
+                f"{arr.shape[0] if arr.ndim == 1 else arr.shape}; they must have the same length"
+            )
+    missing = np.isnan(y) | np.isnan(v)
+    for arr in extra:
+        if arr.dtype.kind == "f":
+            missing |= np.isnan(arr)
+        elif arr.dtype.kind == "O":
+            missing |= np.array([_is_missing(a) for a in arr], dtype=bool)
+    if missing.any():
+        warnings.warn(
+            f"{int(missing.sum())} of {y.shape[0]} rows had missing values and were dropped",
+            stacklevel=3,
+        )
+    kept = ~missing
+    y, v = y[kept], v[kept]
+    extra = [arr[kept] for arr in extra]
+    if y.shape[0] == 0:
+        raise ValueError("no effect sizes left to analyse (every row is missing yi or vi)")
+    if not np.all(np.isfinite(y)):
+        raise ValueError("yi must be finite numbers; found an infinite value")
+    if not np.all(np.isfinite(v)) or np.any(v <= 0):
+        bad = int(np.sum(~np.isfinite(v) | (v <= 0)))
+        raise ValueError(
+            f"vi must be positive finite sampling variances; {bad} value(s) are zero, "
+            "negative or infinite"
+        )
+    return y, v, extra, kept
+
+
+def design_matrix(
+    mods: Any, k: int, intercept: bool = True
+) -> tuple[np.ndarray, list[str]]:
+    """Build the k x p design matrix and its column names from ``mods``.
+
+    ``mods`` may be None (intercept only), a 1-D or 2-D array-like, or a
+    DataFrame/Series (its column names are kept).  An intercept column named
+    ``intrcpt`` (metafor's name) is prepended unless ``intercept=False``.
+    """
+    columns: list[np.ndarray] = []
+    names: list[str] = []
+    if intercept:
+        columns.append(np.ones(k))
+        names.append("intrcpt")
+    if mods is not None:
+        if hasattr(mods, "columns"):
+            mod_names = [str(c) for c in mods.columns]
+            arr = np.asarray(mods, dtype=float)
+        elif hasattr(mods, "name") and np.ndim(mods) == 1:
+            mod_names = [str(mods.name) if mods.name is not None else "mods"]
+            arr = np.asarray(mods, dtype=float)[:, None]
+        else:
+            arr = np.asarray(mods, dtype=float)
+            if arr.ndim == 1:
+                arr = arr[:, None]
+            mod_names = ["mods"] if arr.shape[1] == 1 else [f"mods{j + 1}" for j in range(arr.shape[1])]
+        if arr.ndim != 2 or arr.shape[0] != k:
+            raise ValueError(f"mods has {arr.shape[0]} rows but there are {k} effect sizes")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError("mods must be finite numbers")
+        columns.extend(arr.T)
+        names.extend(mod_names)
+    if not columns:
+        raise ValueError("the model has no coefficients: give mods or keep the intercept")
+    X = np.column_stack(columns)
+    if np.linalg.matrix_rank(X) < X.shape[1]:
+        raise ValueError("the moderators are linearly dependent (the design matrix is not of full rank)")
+    return X, names
+
+
+def _as_float(values: Any, label: str) -> np.ndarray:
+    try:
+        arr = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{label} must be numbers") from None
+    if arr.ndim != 1:
+        arr = arr.reshape(-1) if arr.size == 1 else arr
+    if arr.ndim != 1:
+        raise ValueError(f"{label} must be one-dimensional, got shape {arr.shape}")
+    return arr
+
+
+def _is_missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
