@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import html
 import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def fmt_num(x: float, digits: int = 4) -> str:
@@ -37,3 +41,43 @@ class Printable:
 
     def _repr_html_(self) -> str:
         return "<pre>" + html.escape(self.summary()) + "</pre>"
+
+
+def pvalue_phrase(p: float, digits: int = 4) -> str:
+    """``p-val < .0001`` or ``p-val = 0.0289``, as metafor's printouts word it."""
+    text = fmt_pvalue(p, digits)
+    return f"p-val {'< ' + text[1:] if text.startswith('<') else '= ' + text}"
+
+
+def coef_table(coef: pd.DataFrame, stat_label: str = "zval", digits: int = 4) -> str:
+    """metafor-style table of a coefficient DataFrame.
+
+    ``coef`` has columns estimate, se, stat, pvalue, ci_low, ci_high (and an
+    optional df), one row per coefficient; significance stars as in R.
+    """
+    columns = ["estimate", "se", stat_label] + (["df"] if "df" in coef else [])
+    columns += ["pval", "ci.lb", "ci.ub"]
+    rows = [[""] + columns + [""]]
+    for name, row in coef.iterrows():
+        cells = [fmt_num(row["estimate"], digits), fmt_num(row["se"], digits),
+                 fmt_num(row["stat"], digits)]
+        if "df" in coef:
+            cells.append(fmt_num(row["df"], 2))
+        cells += [fmt_pvalue(row["pvalue"], digits), fmt_num(row["ci_low"], digits),
+                  fmt_num(row["ci_high"], digits), _stars(row["pvalue"])]
+        rows.append([str(name)] + cells)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        " ".join(cell.ljust(w) if i in (0, len(widths) - 1) else cell.rjust(w)
+                 for i, (cell, w) in enumerate(zip(r, widths, strict=True))).rstrip()
+        for r in rows
+    )
+
+
+def _stars(p: float) -> str:
+    if math.isnan(p):
+        return ""
+    for cut, mark in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, ".")):
+        if p < cut:
+            return mark
+    return ""
