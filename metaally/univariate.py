@@ -1,0 +1,510 @@
+"""Univariate random- (and fixed-) effects models and meta-regression, as metafor's ``rma.uni``.
+
+Model: y_i = x_i'β + u_i + e_i, u_i ~ N(0, τ²), e_i ~ N(0, v_i).  τ² comes from
+:mod:`metaally.tau2`; β̂ = (X'WX)⁻¹X'Wy with w_i = 1/(v_i + τ̂²) and
+Var(β̂) = (X'WX)⁻¹ (Viechtbauer 2010, J Stat Softw 36(3), §3).
+
+- ``test="knha"``: Var(β̂) scaled by s² = Σw_i(y_i − x_i'β̂)²/(k − p), t and F
+  tests with k − p df (Hartung & Knapp 2001; Sidik & Jonkman 2002);
+  ``"adhoc"``: the same with s² = max(1, s²) (Jackson et al. 2017; metafor's
+  ``test="adhoc"``).
+- Q = y'P(0)y with FE weights; I² = 100 τ²/(τ² + s²), H² = τ²/s² + 1 with
+  s² = (k − p)/tr P(0) (Higgins & Thompson 2002; metafor); for FE models
+  I² = max(0, 100 (Q − (k − p))/Q), H² = Q/(k − p).
+- Prediction interval (no moderators): μ̂ ± c √(SE² + τ²), c the z or t(k − p)
+  quantile, as metafor's ``predict()``.
+- τ² CI by the Q-profile method (Viechtbauer 2007): the τ² at which
+  Q(τ²) = y'P(τ²)y equals the χ²(k − p) quantiles, as metafor's ``confint()``.
+
+Every quantity is computed on a leading batch axis by :func:`fit_arrays`;
+``random_effects`` is its B = 1 case and ``random_effects_batch`` the general one.
+As in metafor, τ² and Q use y centred at its mean (identical with an intercept).
+With k ≤ p (e.g. k = 1) there is no residual information: τ² = 0, the
+heterogeneity statistics are NaN and inference is Wald (z), whatever ``test``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from metaally.inputs import design_matrix, effect_arrays
+from metaally.printing import Printable, fmt_num, fmt_pvalue
+from metaally.tau2 import METHODS, estimate, make_problem, solve_q
+from metaally.wls import Design, inverse, logdet, trace_p
+
+TESTS = ("z", "knha", "adhoc")
+
+
+@dataclass(frozen=True)
+class FitArrays:
+    """Results of a batch of fits, one entry (or row) per data set."""
+
+    k: np.ndarray
+    tau2: np.ndarray
+    fallback: np.ndarray
+    beta: np.ndarray
+    vcov: np.ndarray
+    se: np.ndarray
+    stat: np.ndarray
+    df: np.ndarray
+    pvalue: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    qm: np.ndarray
+    qm_df1: int
+    qm_df2: np.ndarray
+    qm_pvalue: np.ndarray
+    q: np.ndarray
+    q_df: np.ndarray
+    q_pvalue: np.ndarray
+    i2: np.ndarray
+    h2: np.ndarray
+    pi_low: np.ndarray
+    pi_high: np.ndarray
+    loglik: np.ndarray
+    weights: np.ndarray
+
+
+def check_options(method: str, test: str, level: float) -> tuple[str, str, float]:
+    """Normalise ``method``/``test``; ``level`` may be 0.95 or 95 (as metafor)."""
+    m = str(method).upper()
+    if m not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
+    t = str(test).lower()
+    if t not in TESTS:
+        raise ValueError(f"test must be one of {', '.join(TESTS)}; got {test!r}")
+    lv = float(level)
+    if 1 < lv < 100:
+        lv /= 100
+    if not 0 < lv < 1:
+        raise ValueError(f"level must be between 0 and 1 (e.g. 0.95); got {level!r}")
+    return m, t, lv
+
+
+def fit_arrays(
+    y: np.ndarray,
+    v: np.ndarray,
+    design: Design,
+    method: str = "REML",
+    test: str = "z",
+    level: float = 0.95,
+    tau2: float | np.ndarray | None = None,
+    intercept: bool = True,
+    mask: np.ndarray | None = None,
+) -> FitArrays:
+    """Fit every row of ``y``/``v`` (B, k) on ``design``; options already checked.
+
+    ``tau2`` fixes τ² (metafor's ``tau2=``); ``mask`` marks used entries
+    (default: finite ones).  Coefficient-wise outputs have shape (B, p).
+    """
+    pb = make_problem(y, v, design, mask)
+    raw = make_problem(y, v, design, mask, center=False)
+    n = y.shape[0]
+    resid_df = pb.df
+    if method == "FE":
+        tau2_hat, fallback = np.zeros(n), np.zeros(n, dtype=bool)
+    elif tau2 is not None:
+        tau2_hat = np.broadcast_to(np.asarray(tau2, dtype=float), (n,)).copy()
+        fallback = np.zeros(n, dtype=bool)
+    else:
+        tau2_hat, fallback = estimate(pb, method)
+    fit = raw.fit(tau2_hat)
+    alpha = 1 - level
+
+    use_t = (test != "z") & (resid_df > 0)
+    vcov = fit.gram_inv
+    if test != "z":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            s2w = np.where(fit.rss <= np.finfo(float).eps, 0.0, fit.rss / resid_df)
+        if test == "adhoc":
+            s2w = np.maximum(s2w, 1.0)
+        vcov = np.where(use_t, s2w, 1.0)[:, None, None] * vcov
+    se = np.sqrt(np.diagonal(vcov, axis1=1, axis2=2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = fit.beta / se
+    df = np.where(use_t, resid_df, np.inf)
+    t_df = np.where(use_t, resid_df, 1.0)[:, None]
+    pvalue = np.where(
+        use_t[:, None], 2 * stats.t.sf(np.abs(stat), t_df), 2 * stats.norm.sf(np.abs(stat))
+    )
+    crit = np.where(use_t, stats.t.isf(alpha / 2, t_df[:, 0]), stats.norm.isf(alpha / 2))
+
+    p = design.p
+    btt = np.arange(1, p) if intercept and p > 1 else np.arange(p)
+    b = fit.beta[:, btt]
+    qm = np.einsum("bi,bij,bj->b", b, inverse(vcov[:, btt[:, None], btt]), b)
+    qm_df2 = np.where(use_t, resid_df, np.inf)
+    qm = np.where(use_t, qm / btt.size, qm)
+    qm_pvalue = np.where(
+        use_t, stats.f.sf(qm, btt.size, np.where(use_t, resid_df, 1.0)), stats.chi2.sf(qm, btt.size)
+    )
+
+    fe = pb.fit(np.zeros(n))
+    has_df = resid_df > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.where(has_df, np.maximum(fe.rss, 0.0), np.nan)
+        s2 = resid_df / trace_p(fe, design)
+        if method == "FE":
+            i2 = np.where(q > 0, np.maximum(0.0, 100 * (q - resid_df) / q), 0.0)
+            h2 = q / resid_df
+        else:
+            i2 = 100 * tau2_hat / (s2 + tau2_hat)
+            h2 = tau2_hat / s2 + 1
+    i2, h2 = np.where(has_df, i2, np.nan), np.where(has_df, h2, np.nan)
+    q_pvalue = np.where(has_df, stats.chi2.sf(q, np.where(has_df, resid_df, 1.0)), np.nan)
+
+    if intercept and p == 1:
+        half = crit * np.sqrt(vcov[:, 0, 0] + tau2_hat)
+        pi_low, pi_high = fit.beta[:, 0] - half, fit.beta[:, 0] + half
+    else:
+        pi_low = pi_high = np.full(n, np.nan)
+
+    loglik = -0.5 * np.sum(raw.m * np.log(raw.v + tau2_hat[:, None]), axis=1) - 0.5 * fit.rss
+    if method == "REML":
+        loglik += (
+            -0.5 * resid_df * np.log(2 * np.pi)
+            + 0.5 * logdet(design.gram(raw.m))
+            - 0.5 * logdet(design.gram(fit.w))
+        )
+    else:
+        loglik += -0.5 * raw.k * np.log(2 * np.pi)
+
+    return FitArrays(
+        k=raw.k.astype(int),
+        tau2=tau2_hat,
+        fallback=fallback,
+        beta=fit.beta,
+        vcov=vcov,
+        se=se,
+        stat=stat,
+        df=df,
+        pvalue=pvalue,
+        ci_low=fit.beta - crit[:, None] * se,
+        ci_high=fit.beta + crit[:, None] * se,
+        qm=qm,
+        qm_df1=int(btt.size),
+        qm_df2=qm_df2,
+        qm_pvalue=qm_pvalue,
+        q=q,
+        q_df=resid_df.astype(int),
+        q_pvalue=q_pvalue,
+        i2=i2,
+        h2=h2,
+        pi_low=pi_low,
+        pi_high=pi_high,
+        loglik=loglik,
+        weights=100 * fit.w / fit.w.sum(axis=1, keepdims=True),
+    )
+
+
+class Tau2Interval(NamedTuple):
+    """Confidence interval for τ² (unpacks as ``low, high``)."""
+
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class RandomEffectsResult(Printable):
+    """A fitted univariate model (metafor's ``rma.uni`` object).
+
+    With moderators, ``estimate``, ``se``, ``stat``, ``pvalue``, ``ci_low`` and
+    ``ci_high`` refer to the first coefficient (the intercept, if any); ``coef``
+    holds them all.  ``pi_low``/``pi_high`` are NaN when there are moderators
+    (use :meth:`predict`).  ``df`` is ``inf`` for z tests.  ``weights`` are percent.
+    """
+
+    k: int
+    p: int
+    estimate: float
+    se: float
+    stat: float
+    df: float
+    pvalue: float
+    ci_low: float
+    ci_high: float
+    tau2: float
+    tau: float
+    i2: float
+    h2: float
+    q: float
+    q_df: int
+    q_pvalue: float
+    pi_low: float
+    pi_high: float
+    qm: float
+    qm_df1: int
+    qm_df2: float
+    qm_pvalue: float
+    loglik: float
+    method: str
+    test: str
+    level: float
+    tau2_fixed: bool
+    fallback: bool
+    coef: pd.DataFrame
+    vcov: np.ndarray
+    weights: np.ndarray
+    yi: np.ndarray
+    vi: np.ndarray
+    X: np.ndarray
+    coef_names: tuple[str, ...]
+    intercept: bool
+    slab: tuple[str, ...]
+
+    @property
+    def converged(self) -> bool:
+        """True when τ² came from the primary iteration (no bracketing fallback)."""
+        return not self.fallback
+
+    @property
+    def qm_df(self) -> tuple[int, float]:
+        """(numerator, denominator) df of the omnibus test; denominator inf for χ²."""
+        return (self.qm_df1, self.qm_df2)
+
+    def tau2_ci(self, level: float | None = None) -> Tau2Interval:
+        """Q-profile confidence interval for τ² (Viechtbauer 2007; metafor ``confint()``).
+
+        Bounds solve Q(τ²) = χ²_{k−p}(1 − α/2) (lower) and χ²_{k−p}(α/2) (upper),
+        each truncated at 0.  Unlike metafor, no upper search limit applies.
+        """
+        if self.method == "FE" or self.tau2_fixed:
+            raise ValueError("the model has no estimated tau^2 (FE model or fixed tau2)")
+        if self.k <= self.p:
+            raise ValueError(
+                f"a tau^2 interval needs more studies than coefficients (k = {self.k})"
+            )
+        _, _, lv = check_options(self.method, self.test, self.level if level is None else level)
+        dfq = self.k - self.p
+        targets = np.array([stats.chi2.isf((1 - lv) / 2, dfq), stats.chi2.ppf((1 - lv) / 2, dfq)])
+        pb = make_problem(
+            np.tile(self.yi, (2, 1)), np.tile(self.vi, (2, 1)), Design(self.X), center=False
+        )
+        low, high = solve_q(pb, targets).tau2
+        return Tau2Interval(float(low), float(high))
+
+    def predict(self, newmods: Any = None) -> pd.DataFrame:
+        """Predicted effects with CI and prediction interval (metafor ``predict()``).
+
+        ``newmods``: moderator values (one row per prediction, without the
+        intercept column); None predicts the average effect of an
+        intercept-only model.
+        """
+        if newmods is None:
+            if self.p != 1 or not self.intercept:
+                raise ValueError("give newmods to predict from a model with moderators")
+            x_new = np.ones((1, 1))
+        else:
+            arr = np.atleast_1d(np.asarray(newmods, dtype=float))
+            n_mods = self.p - int(self.intercept)
+            arr = arr.reshape(-1, n_mods) if arr.ndim == 1 else arr
+            if arr.shape[1] != n_mods:
+                raise ValueError(f"newmods needs {n_mods} column(s), got {arr.shape[1]}")
+            x_new = np.column_stack([np.ones(arr.shape[0]), arr]) if self.intercept else arr
+        pred = x_new @ self.coef["estimate"].to_numpy()
+        se = np.sqrt(np.einsum("ij,jk,ik->i", x_new, self.vcov, x_new))
+        crit = _critical(self.df, self.level)
+        half_pi = crit * np.sqrt(se**2 + self.tau2)
+        return pd.DataFrame({
+            "pred": pred, "se": se, "ci_low": pred - crit * se, "ci_high": pred + crit * se,
+            "pi_low": pred - half_pi, "pi_high": pred + half_pi,
+        })
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per coefficient (one row without moderators) with the model statistics."""
+        frame = self.coef.rename_axis("term").reset_index()
+        frame.insert(0, "method", self.method)
+        frame.insert(1, "test", self.test)
+        frame.insert(2, "k", self.k)
+        for name in ("df", "tau2", "tau", "i2", "h2", "q", "q_df", "q_pvalue", "pi_low", "pi_high"):
+            frame[name] = getattr(self, name)
+        return frame
+
+    def summary(self) -> str:
+        """Printout in the layout of metafor's ``print.rma.uni``."""
+        mods = self.p > 1 or not self.intercept
+        if self.method == "FE":
+            lines = [f"Fixed-Effects {'with Moderators ' if mods else ''}Model (k = {self.k})", ""]
+        else:
+            kind = "Mixed-Effects" if mods else "Random-Effects"
+            est = "fixed" if self.tau2_fixed else self.method
+            what = "residual" if mods else "total"
+            lines = [
+                f"{kind} Model (k = {self.k}; tau^2 estimator: {est})",
+                "",
+                f"tau^2 (estimated amount of {what} heterogeneity): {fmt_num(self.tau2)}",
+                f"tau (square root of estimated tau^2 value): {fmt_num(self.tau)}",
+            ]
+        if not np.isnan(self.i2):
+            what = "residual heterogeneity / unaccounted variability" if mods else (
+                "total heterogeneity / total variability")
+            lines += [
+                f"I^2 ({what}): {fmt_num(self.i2, 2)}%",
+                f"H^2 ({'unaccounted variability / sampling variability' if mods else 'total variability / sampling variability'}): {fmt_num(self.h2, 2)}",  # noqa: E501
+            ]
+        if self.fallback:
+            lines.append("(tau^2 found by the bracketing fallback: the iteration did not converge)")
+        if not np.isnan(self.q):
+            name = "QE" if mods else "Q"
+            lines += [
+                "",
+                f"Test for {'Residual ' if mods else ''}Heterogeneity:",
+                f"{name}(df = {self.q_df}) = {fmt_num(self.q)}, p-val {_pv(self.q_pvalue)}",
+            ]
+        if mods:
+            if self.df == np.inf:
+                test = f"QM(df = {self.qm_df1}) = {fmt_num(self.qm)}"
+            else:
+                test = f"F(df1 = {self.qm_df1}, df2 = {int(self.qm_df2)}) = {fmt_num(self.qm)}"
+            lines += ["", f"Test of Moderators: {test}, p-val {_pv(self.qm_pvalue)}"]
+        stat = "zval" if self.df == np.inf else "tval"
+        table = self.coef.rename(columns={"stat": stat, "pvalue": "pval", "ci_low": "ci.lb",
+                                          "ci_high": "ci.ub"})
+        cells = [[name] + [fmt_num(x) for x in row[:3]] + [fmt_pvalue(row[3])]
+                 + [fmt_num(x) for x in row[4:]] for name, row in zip(
+                     table.index, table.to_numpy(), strict=True)]
+        header = ["", "estimate", "se", stat, "pval", "ci.lb", "ci.ub"]
+        if self.df != np.inf:
+            header.insert(4, "df")
+            for cell in cells:
+                cell.insert(4, f"{int(self.df)}")
+        widths = [max(len(str(r[j])) for r in [header, *cells]) for j in range(len(header))]
+        fmt_row = lambda r: "  ".join(str(c).rjust(w) for c, w in zip(r, widths, strict=True))  # noqa: E731
+        lines += ["", "Model Results:", "", fmt_row(header), *map(fmt_row, cells)]
+        if not mods and not np.isnan(self.pi_low):
+            lines += ["", f"Prediction interval: [{fmt_num(self.pi_low)}, {fmt_num(self.pi_high)}]"]
+        return "\n".join(lines)
+
+
+def random_effects(
+    yi: Any,
+    vi: Any,
+    method: str = "REML",
+    test: str = "z",
+    level: float = 0.95,
+    mods: Any = None,
+    intercept: bool = True,
+    slab: Any = None,
+    tau2: float | None = None,
+) -> RandomEffectsResult:
+    """Fit a random-effects model or meta-regression (metafor's ``rma(yi, vi, ...)``).
+
+    Parameters
+    ----------
+    yi, vi : effect sizes and sampling variances (lists, arrays or Series).
+    method : τ² estimator, one of FE, DL, HE, HS, SJ, PM, EB, ML, REML.
+    test : "z" (Wald), "knha" (Hartung-Knapp-Sidik-Jonkman t/F with k − p df)
+        or "adhoc" (knha whose scaling factor is at least 1).
+    level : confidence level of the intervals.
+    mods : moderators (1-D/2-D array or DataFrame); an intercept is added
+        unless ``intercept=False``.
+    slab : study labels (default "Study 1", "Study 2", ...).
+    tau2 : fix τ² at this value instead of estimating it.
+
+    Rows with a missing yi, vi or moderator are dropped with a warning.
+    """
+    method, test, level = check_options(method, test, level)
+    if tau2 is not None and not (np.isfinite(tau2) and tau2 >= 0):
+        raise ValueError(f"tau2 must be a non-negative number; got {tau2!r}")
+    n_rows = np.size(yi)
+    labels = (
+        np.array([f"Study {i + 1}" for i in range(n_rows)], dtype=object)
+        if slab is None else np.asarray(slab, dtype=object)
+    )
+    mod_cols = _mod_columns(mods)
+    y, v, extra, kept = effect_arrays(
+        yi, vi, labels, *mod_cols, names=["slab"] + ["mods"] * len(mod_cols)
+    )
+    X, names = design_matrix(_take_rows(mods, kept), y.size, intercept)
+    k, p = X.shape
+    needed = p if method == "FE" or tau2 is not None else p + 1
+    if k > 1 and k < needed:
+        raise ValueError(
+            f"the model has {p} coefficient(s) but only {k} studies; need at least {needed}"
+        )
+    if k == 1 and p > 1:
+        raise ValueError("a meta-regression needs more than one study")
+    arrays = fit_arrays(
+        y[None, :], v[None, :], Design(X), method, test, level,
+        tau2=tau2, intercept=intercept,
+    )
+    coef = pd.DataFrame(
+        {
+            "estimate": arrays.beta[0],
+            "se": arrays.se[0],
+            "stat": arrays.stat[0],
+            "pvalue": arrays.pvalue[0],
+            "ci_low": arrays.ci_low[0],
+            "ci_high": arrays.ci_high[0],
+        },
+        index=pd.Index(names, name=None),
+    )
+    first = {name: float(getattr(arrays, name)[0, 0])
+             for name in ("se", "stat", "pvalue", "ci_low", "ci_high")}
+    scalars = {name: float(getattr(arrays, name)[0])
+               for name in ("df", "tau2", "i2", "h2", "q", "q_pvalue", "pi_low", "pi_high",
+                            "qm", "qm_df2", "qm_pvalue", "loglik")}
+    return RandomEffectsResult(
+        k=k,
+        p=p,
+        estimate=float(arrays.beta[0, 0]),
+        **first,
+        **scalars,
+        tau=float(np.sqrt(arrays.tau2[0])),
+        q_df=int(arrays.q_df[0]),
+        qm_df1=arrays.qm_df1,
+        method=method,
+        test=test,
+        level=level,
+        tau2_fixed=tau2 is not None and method != "FE",
+        fallback=bool(arrays.fallback[0]),
+        coef=coef,
+        vcov=arrays.vcov[0],
+        weights=arrays.weights[0],
+        yi=y,
+        vi=v,
+        X=X,
+        coef_names=tuple(names),
+        intercept=intercept,
+        slab=tuple(str(s) for s in extra[0]),
+    )
+
+
+def _critical(df: float, level: float) -> float:
+    """Two-sided critical value: z for df = inf, else t(df)."""
+    alpha = 1 - level
+    return float(stats.norm.isf(alpha / 2) if np.isinf(df) else stats.t.isf(alpha / 2, df))
+
+
+def _pv(p: float) -> str:
+    text = fmt_pvalue(p)
+    return f"< {text[1:]}" if text.startswith("<") else f"= {text}"
+
+
+def _mod_columns(mods: Any) -> list[np.ndarray]:
+    """Moderator columns as 1-D float arrays (so their missing rows are dropped too)."""
+    if mods is None:
+        return []
+    try:
+        arr = np.asarray(mods, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError("mods must be numbers") from None
+    if arr.ndim == 1:
+        return [arr]
+    if arr.ndim != 2:
+        raise ValueError(f"mods must be 1-D or 2-D, got shape {arr.shape}")
+    return list(arr.T)
+
+
+def _take_rows(mods: Any, kept: np.ndarray) -> Any:
+    """The moderator rows kept after dropping missing values, keeping column names."""
+    if mods is None or kept.all():
+        return mods
+    if hasattr(mods, "iloc"):
+        return mods.iloc[kept]
+    return np.asarray(mods, dtype=float)[kept]
