@@ -1,0 +1,441 @@
+"""The correlated-and-hierarchical-effects (CHE) working model for dependent effects.
+
+Model (Pustejovsky & Tipton 2022, Prevention Science 23:425-438)::
+
+    y_ij = x_ij' beta + u_j + w_ij + e_ij,
+    u_j ~ N(0, sigma2_study),  w_ij ~ N(0, sigma2_within),
+    Var(e_j) = V_j,  V_j[a, a] = v_a,  V_j[a, b] = rho * sqrt(v_a v_b),
+
+so the marginal covariance of study j is
+``Sigma_j = V_j + sigma2_study * 1 1' + sigma2_within * I``.  This is metafor's
+``V <- vcalc(vi, cluster = study, obs = es_id, rho = rho)`` followed by
+``rma.mv(yi, V, random = ~ 1 | study/es_id, method = "REML")``.
+
+Estimation works per study block (see ``blocks.py``), never with a k x k matrix:
+the (restricted) log-likelihood, its score and its expected information are
+sums of per-block terms plus rank-p corrections, and the variance components
+are found by Fisher scoring projected onto sigma2 >= 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from metaally.blocks import ClusterBlocks, cluster_blocks, cs_covariance
+from metaally.inputs import design_matrix, effect_arrays
+from metaally.printing import Printable, coef_table, fmt_num, pvalue_phrase
+
+if TYPE_CHECKING:
+    from metaally.robust import RobustResult
+
+_METHODS = ("REML", "ML")
+_LOG_2PI = np.log(2.0 * np.pi)
+
+
+@dataclass(frozen=True)
+class _Block:
+    """Data of the clusters of one size: X (C, m, p), y (C, m), sampling covariances (C, m, m)."""
+
+    X: np.ndarray
+    y: np.ndarray
+    V: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """Log-likelihood, score and expected information at one (sigma2_study, sigma2_within)."""
+
+    loglik: float
+    score: np.ndarray  # (2,)
+    info: np.ndarray  # (2, 2)
+    beta: np.ndarray
+    vcov: np.ndarray
+
+
+def che_blocks(
+    yi: np.ndarray, vi: np.ndarray, X: np.ndarray, blocks: ClusterBlocks, rho: float
+) -> list[_Block]:
+    """Stack the data cluster by cluster, one ``_Block`` per cluster size."""
+    return [
+        _Block(X[g.rows], yi[g.rows], cs_covariance(vi[g.rows], rho)) for g in blocks.groups
+    ]
+
+
+def marginal_covariance(block: _Block, sigma2_study: float, sigma2_within: float) -> np.ndarray:
+    """``Sigma_j = V_j + sigma2_study * 1 1' + sigma2_within * I`` for every cluster of a block."""
+    m = block.y.shape[1]
+    return block.V + sigma2_study + sigma2_within * np.eye(m)
+
+
+def _evaluate(blocks: list[_Block], theta: np.ndarray, reml: bool) -> _Fit:
+    """(Restricted) log-likelihood, score and Fisher information of the CHE model.
+
+    With D_s = 1 1' and D_w = I the derivatives of Sigma, A = X' Sigma^-1 X,
+    P = Sigma^-1 - Sigma^-1 X A^-1 X' Sigma^-1 and r = y - X beta_GLS
+    (Harville 1977, JASA 72:320-338):
+
+        score_i = -1/2 tr(P D_i) + 1/2 r' Sigma^-1 D_i Sigma^-1 r         (REML; Sigma^-1 for ML)
+        info_ik =  1/2 tr(P D_i P D_k)
+
+    tr(P D_i) = tr(Sigma^-1 D_i) - tr(A^-1 B_i) with B_i = X' Sigma^-1 D_i Sigma^-1 X, and
+    tr(P D_i P D_k) = tr(Sigma^-1 D_i Sigma^-1 D_k) - 2 tr(A^-1 T_ik) + tr(A^-1 B_i A^-1 B_k) with
+    T_ik = X' Sigma^-1 D_i Sigma^-1 D_k Sigma^-1 X: every term is a sum over study blocks.
+    """
+    p = blocks[0].X.shape[2]
+    k = sum(b.y.size for b in blocks)
+    A = np.zeros((p, p))
+    b_vec = np.zeros(p)
+    logdet = 0.0
+    parts = []
+    for block in blocks:
+        sigma = marginal_covariance(block, theta[0], theta[1])
+        chol = np.linalg.cholesky(sigma)
+        logdet += 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum()
+        sinv = np.linalg.inv(sigma)
+        sx = sinv @ block.X
+        sy = np.einsum("cab,cb->ca", sinv, block.y)
+        A += np.einsum("cmp,cmq->pq", block.X, sx)
+        b_vec += np.einsum("cmp,cm->p", block.X, sy)
+        parts.append((sinv, sx, sy))
+    vcov = np.linalg.inv(A)
+    beta = vcov @ b_vec
+
+    trace = np.zeros(2)  # tr(Sigma^-1 D_i)
+    resid_quad = np.zeros(2)  # r' Sigma^-1 D_i Sigma^-1 r
+    info_full = np.zeros((2, 2))  # tr(Sigma^-1 D_i Sigma^-1 D_k)
+    B = np.zeros((2, p, p))
+    T = np.zeros((2, 2, p, p))
+    rss = 0.0
+    for block, (sinv, sx, sy) in zip(blocks, parts, strict=True):
+        s_one = sinv.sum(axis=2)  # Sigma^-1 1
+        s11 = s_one.sum(axis=1)  # 1' Sigma^-1 1
+        z = np.einsum("cm,cmp->cp", s_one, block.X)  # X' Sigma^-1 1
+        sr = sy - sx @ beta  # Sigma^-1 r
+        rss += np.einsum("cm,cm->", block.y - block.X @ beta, sr)
+        trace += [s11.sum(), np.einsum("caa->", sinv)]
+        resid_quad += [np.sum(sr.sum(axis=1) ** 2), np.sum(sr**2)]
+        info_full += [
+            [np.sum(s11**2), np.sum(s_one**2)],
+            [np.sum(s_one**2), np.sum(sinv**2)],
+        ]
+        if reml:
+            zw = np.einsum("cm,cmq->cq", s_one, sx)  # 1' Sigma^-2 X
+            B[0] += z.T @ z
+            B[1] += np.einsum("cmp,cmq->pq", sx, sx)
+            T[0, 0] += np.einsum("c,cp,cq->pq", s11, z, z)
+            T[0, 1] += z.T @ zw
+            T[1, 1] += np.einsum("cmp,cmq->pq", sx, sinv @ sx)
+    score = 0.5 * (resid_quad - trace)
+    info = 0.5 * info_full
+    if reml:
+        T[1, 0] = T[0, 1].T
+        vb = vcov @ B  # A^-1 B_i
+        score += 0.5 * np.trace(vb, axis1=1, axis2=2)
+        info += 0.5 * (
+            -2.0 * np.einsum("pq,ikqp->ik", vcov, T)
+            + np.einsum("iab,kba->ik", vb, vb)
+        )
+        _, logdet_a = np.linalg.slogdet(A)
+        _, logdet_xx = np.linalg.slogdet(
+            sum(np.einsum("cmp,cmq->pq", blk.X, blk.X) for blk in blocks)
+        )
+        loglik = -0.5 * ((k - p) * _LOG_2PI + logdet + logdet_a - logdet_xx + rss)
+    else:
+        loglik = -0.5 * (k * _LOG_2PI + logdet + rss)
+    return _Fit(float(loglik), score, info, beta, vcov)
+
+
+def _fisher_scoring(
+    blocks: list[_Block], start: np.ndarray, reml: bool, scale: float, max_iter: int = 1000
+) -> tuple[np.ndarray, _Fit]:
+    """Maximise the (restricted) likelihood over sigma2 >= 0 by projected Fisher scoring.
+
+    Components at zero whose score points below zero are held there (the
+    Karush-Kuhn-Tucker condition of the bounded problem); steps are halved until
+    the likelihood does not decrease.  A singular information matrix (every study
+    has one effect, so only the sum of the components is identified) gets the
+    minimum-norm step.  Converged when no component moves by more than 1e-11 x
+    (its value + ``scale``), ``scale`` being the typical sampling variance.
+    """
+    theta = start
+    fit = _evaluate(blocks, theta, reml)
+    for _ in range(max_iter):
+        free = (theta > 0) | (fit.score > 0)
+        step = np.zeros(2)
+        if free.any():
+            sub = np.ix_(free, free)
+            step[free] = np.linalg.lstsq(fit.info[sub], fit.score[free], rcond=1e-12)[0]
+        length = 1.0
+        while True:
+            candidate = np.maximum(theta + length * step, 0.0)
+            new_fit = _evaluate(blocks, candidate, reml)
+            if new_fit.loglik >= fit.loglik - 1e-12 * abs(fit.loglik) or length < 1e-6:
+                break
+            length /= 2.0
+        moved = np.abs(candidate - theta)
+        theta, fit = candidate, new_fit
+        if np.all(moved <= 1e-11 * (theta + scale)):
+            break
+    return theta, fit
+
+
+@dataclass(frozen=True)
+class MultilevelResult(Printable):
+    """A fitted CHE working model (metafor ``rma.mv`` with ``random = ~ 1 | study/es_id``).
+
+    ``estimate``, ``se``, ``stat``, ``pvalue``, ``ci_low``, ``ci_high`` describe the first
+    coefficient (the overall mean in an intercept-only model); ``coef`` holds every
+    coefficient.  ``pi_low``/``pi_high`` (intercept-only models; NaN with moderators)
+    follow metafor's ``predict``: ``mu +/- z * sqrt(se^2 + sigma2_study + sigma2_within)``.
+    """
+
+    estimate: float
+    se: float
+    stat: float
+    pvalue: float
+    ci_low: float
+    ci_high: float
+    sigma2_study: float
+    sigma2_within: float
+    loglik: float
+    k: int
+    n_clusters: int
+    method: str
+    rho: float
+    level: float
+    coef: pd.DataFrame
+    vcov: np.ndarray
+    qm: float
+    qm_pvalue: float
+    qe: float
+    qe_pvalue: float
+    pi_low: float
+    pi_high: float
+    i2: float
+    yi: np.ndarray
+    vi: np.ndarray
+    study: np.ndarray
+    es_id: np.ndarray
+    X: np.ndarray
+    coef_names: list[str]
+
+    def robust(self, adjust: str = "CR2") -> RobustResult:
+        """Cluster-robust inference clustered by study (see ``metaally.robust.robust``)."""
+        from metaally.robust import robust
+
+        return robust(self, adjust=adjust)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per coefficient: term, estimate, se, stat, pvalue, ci_low, ci_high."""
+        return self.coef.rename_axis("term").reset_index()
+
+    def summary(self) -> str:
+        p = len(self.coef_names)
+        lines = [
+            f"Multilevel Meta-Analysis Model, CHE working model "
+            f"(k = {self.k}; studies = {self.n_clusters}; rho = {self.rho:g}; "
+            f"method: {self.method})",
+            "",
+            f"logLik = {fmt_num(self.loglik)}",
+            "",
+            "Variance Components:",
+            "",
+            f"{'':15}{'estim':>8}{'sqrt':>8}{'nlvls':>7}  factor",
+            f"{'sigma^2.study':15}{fmt_num(self.sigma2_study):>8}"
+            f"{fmt_num(np.sqrt(self.sigma2_study)):>8}{self.n_clusters:>7}  study",
+            f"{'sigma^2.within':15}{fmt_num(self.sigma2_within):>8}"
+            f"{fmt_num(np.sqrt(self.sigma2_within)):>8}{self.k:>7}  study/es_id",
+            "",
+            f"I^2 (total heterogeneity / total variability): {self.i2:.2f}%",
+            "",
+            f"Test for {'Residual ' if p > 1 else ''}Heterogeneity:",
+            f"QE(df = {self.k - p}) = {fmt_num(self.qe)}, {pvalue_phrase(self.qe_pvalue)}",
+        ]
+        if not np.isnan(self.qm):
+            lines += [
+                "",
+                f"Test of Moderators: QM(df = {p - (self.coef_names[0] == 'intrcpt')})"
+                f" = {fmt_num(self.qm)}, {pvalue_phrase(self.qm_pvalue)}",
+            ]
+        lines += ["", "Model Results:", "", coef_table(self.coef, "zval")]
+        if not np.isnan(self.pi_low):
+            lines += [
+                "",
+                f"{100 * self.level:g}% prediction interval: "
+                f"[{fmt_num(self.pi_low)}, {fmt_num(self.pi_high)}]",
+            ]
+        return "\n".join(lines)
+
+
+def multilevel(
+    yi: Any,
+    vi: Any,
+    study: Any,
+    es_id: Any = None,
+    rho: float = 0.6,
+    mods: Any = None,
+    method: str = "REML",
+    intercept: bool = True,
+    level: float = 0.95,
+) -> MultilevelResult:
+    """Fit the CHE working model to dependent effect sizes.
+
+    ``yi = X beta + u_study + w_effect + e`` with ``Var(u) = sigma2_study``,
+    ``Var(w) = sigma2_within`` and sampling errors within a study correlated by ``rho``
+    (compound symmetry, ``rho * sqrt(v_a v_b)``).  metafor equivalent::
+
+        V <- vcalc(vi, cluster = study, obs = es_id, rho = rho)
+        rma.mv(yi, V, mods = mods, random = ~ 1 | study/es_id, method = method)
+
+    ``method`` is "REML" (default) or "ML"; both variance components are bounded at 0.
+    Tests and intervals for the coefficients use the normal distribution (metafor's
+    default ``test = "z"``); for cluster-robust inference call ``.robust()``.
+    ``study`` labels may be numbers or strings; ``es_id`` (default: 1, 2, ... within
+    each study) must identify each effect within its study.  When every study has a
+    single effect only the sum ``sigma2_study + sigma2_within`` (the univariate tau^2)
+    is identified; it is split equally.
+
+    I^2 is the total of the multilevel model (metafor FAQ): 100 sum(sigma2) /
+    (sum(sigma2) + (k - p) / tr(P)), P = W - W X (X'WX)^-1 X'W, W = diag(1/vi).
+    Reference: Pustejovsky & Tipton (2022), Prevention Science 23:425-438.
+    """
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {', '.join(_METHODS)}; got {method!r}")
+    if not (np.ndim(rho) == 0 and -1.0 < float(rho) < 1.0):
+        raise ValueError(f"rho must be a number between -1 and 1; got {rho!r}")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be between 0 and 1; got {level!r}")
+    X, names = design_matrix(mods, np.asarray(yi).reshape(-1).shape[0], intercept=intercept)
+    labels = [np.asarray(study, dtype=object).reshape(-1)]
+    if es_id is not None:
+        labels.append(np.asarray(es_id, dtype=object).reshape(-1))
+    y, v, labels, kept = effect_arrays(yi, vi, *labels, names=["study", "es_id"])
+    X = X[kept]
+    k, p = X.shape
+    if k <= p:
+        raise ValueError(f"the model has {p} coefficients but only {k} effect sizes")
+    if np.linalg.matrix_rank(X) < p:
+        raise ValueError("the moderators are linearly dependent in the rows that were kept")
+    study_arr = labels[0]
+    blocks = cluster_blocks(study_arr)
+    es_arr = labels[1] if es_id is not None else _effect_numbers(blocks)
+    _check_unique_effects(blocks.codes, es_arr)
+
+    che = che_blocks(y, v, X, blocks, float(rho))
+    reml = method == "REML"
+    start = np.full(2, max(_residual_variance(y, X) - v.mean(), 0.01 * v.mean()) / 2.0)
+    theta, fit = _fisher_scoring(che, start, reml, scale=float(v.mean()))
+
+    se = np.sqrt(np.diag(fit.vcov))
+    z = fit.beta / se
+    crit = stats.norm.isf((1.0 - level) / 2.0)
+    coef = pd.DataFrame(
+        {
+            "estimate": fit.beta,
+            "se": se,
+            "stat": z,
+            "pvalue": 2.0 * stats.norm.sf(np.abs(z)),
+            "ci_low": fit.beta - crit * se,
+            "ci_high": fit.beta + crit * se,
+        },
+        index=pd.Index(names, name=None),
+    )
+    tested = slice(1, None) if intercept else slice(None)
+    if p > 1 or not intercept:
+        b = fit.beta[tested]
+        qm = float(b @ np.linalg.solve(fit.vcov[tested, tested], b))
+        qm_pvalue = float(stats.chi2.sf(qm, b.size))
+    else:
+        qm = qm_pvalue = float("nan")
+    if p == 1 and intercept:
+        half = crit * np.sqrt(se[0] ** 2 + theta.sum())
+        pi_low, pi_high = fit.beta[0] - half, fit.beta[0] + half
+    else:
+        pi_low = pi_high = float("nan")
+    qe = _residual_heterogeneity(che)
+    first = coef.iloc[0]
+    return MultilevelResult(
+        estimate=float(first["estimate"]),
+        se=float(first["se"]),
+        stat=float(first["stat"]),
+        pvalue=float(first["pvalue"]),
+        ci_low=float(first["ci_low"]),
+        ci_high=float(first["ci_high"]),
+        sigma2_study=float(theta[0]),
+        sigma2_within=float(theta[1]),
+        loglik=fit.loglik,
+        k=k,
+        n_clusters=blocks.n_clusters,
+        method=method,
+        rho=float(rho),
+        level=float(level),
+        coef=coef,
+        vcov=fit.vcov,
+        qm=qm,
+        qm_pvalue=qm_pvalue,
+        qe=qe,
+        qe_pvalue=float(stats.chi2.sf(qe, k - p)),
+        pi_low=float(pi_low),
+        pi_high=float(pi_high),
+        i2=_total_i2(v, X, float(theta.sum())),
+        yi=y,
+        vi=v,
+        study=study_arr,
+        es_id=es_arr,
+        X=X,
+        coef_names=names,
+    )
+
+
+def _effect_numbers(blocks: ClusterBlocks) -> np.ndarray:
+    """1, 2, ... numbering the effects within each study, in row order."""
+    numbers = np.empty(blocks.codes.shape[0], dtype=int)
+    for group in blocks.groups:
+        numbers[group.rows] = np.arange(1, group.m + 1)
+    return numbers
+
+
+def _check_unique_effects(codes: np.ndarray, es_id: np.ndarray) -> None:
+    pairs = pd.DataFrame({"study": codes, "es_id": es_id})
+    if pairs.duplicated().any():
+        raise ValueError(
+            "es_id must identify each effect within its study; "
+            f"{int(pairs.duplicated().sum())} (study, es_id) pair(s) occur more than once"
+        )
+
+
+def _residual_variance(y: np.ndarray, X: np.ndarray) -> float:
+    """Variance of the OLS residuals: the scale of the starting values."""
+    resid = y - X @ np.linalg.lstsq(X, y, rcond=None)[0]
+    return float(resid @ resid / max(y.shape[0] - X.shape[1], 1))
+
+
+def _residual_heterogeneity(blocks: list[_Block]) -> float:
+    """Q_E = r' V^-1 r with r the GLS residuals under the sampling covariances V alone.
+
+    metafor's ``QE`` of ``rma.mv`` (chi-square with k - p df under homogeneity).
+    """
+    fit = _evaluate(blocks, np.zeros(2), reml=False)
+    total = 0.0
+    for block in blocks:
+        r = block.y - block.X @ fit.beta
+        total += float(np.einsum("ca,ca->", r, np.linalg.solve(block.V, r[..., None])[..., 0]))
+    return total
+
+
+def _total_i2(vi: np.ndarray, X: np.ndarray, sigma2: float) -> float:
+    """I^2 = 100 sigma2 / (sigma2 + (k - p) / tr(P)), P = W - W X (X'WX)^-1 X'W, W = diag(1/vi).
+
+    metafor FAQ, "I^2 for multilevel and multivariate models" (Nakagawa & Santos 2012).
+    """
+    w = 1.0 / vi
+    xwx = X.T @ (w[:, None] * X)
+    xw2x = X.T @ ((w**2)[:, None] * X)
+    trace_p = w.sum() - np.trace(np.linalg.solve(xwx, xw2x))
+    k, p = X.shape
+    return float(100.0 * sigma2 / (sigma2 + (k - p) / trace_p))
