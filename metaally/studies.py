@@ -1,0 +1,491 @@
+"""The studies CSV: its schema, loading, and validation with file:line:column messages.
+
+One row of the CSV is one reported result of one study (per condition, per
+outcome, per time point).  The schema below is the single definition of the
+columns, their vocabularies and which are required; the validator, the codebook
+(``data/README.md``, checked by the tests) and later stages all read it.
+
+Every problem is reported as ``PATH:LINE: column 'NAME': what is wrong (what
+was expected)``, LINE being the physical line of the CSV file, and all problems
+are collected before anything is raised.  The file is only ever read.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from os import PathLike
+from typing import Any
+
+import pandas as pd
+
+# --------------------------------------------------------------------------- schema
+
+COMPONENTS = ("awareness", "authentic_motivation", "action_orientation", "all_inclusivity")
+TECHNIQUES = (
+    "podcast",
+    "expert_video",
+    "story_video",
+    "video",
+    "documentary",
+    "testimonials",
+    "leader_story",
+    "reading_privilege",
+    "reading_disadvantage",
+    "reflection_writing",
+    "infographic",
+)
+OUTCOME_COMPONENTS = (*COMPONENTS, "other")
+OUTCOME_DOMAINS = (
+    "knowledge_awareness", "attitude_bias", "intention_behaviour", "motivation_affect"
+)
+COMPARATORS = ("control", "active")
+ROLES = ("intervention_effect", "association")
+DESIGNS = ("between", "prepost")
+DIRECTIONS = ("higher", "lower")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """Allowed range of one effect-size metric, and whether it can express an
+    intervention contrast (an association measure such as R² cannot)."""
+
+    label: str
+    low: float
+    high: float
+    open_interval: bool = False
+    contrast: bool = True
+
+    def admits(self, x: float) -> bool:
+        if self.open_interval:
+            return self.low < x < self.high
+        return self.low <= x <= self.high
+
+    def expected(self) -> str:
+        left, right = ("(", ")") if self.open_interval else ("[", "]")
+        high = "inf)" if math.isinf(self.high) else f"{self.high:g}{right}"
+        return f"{self.label} in {left}{self.low:g}, {high}"
+
+
+#: Adding a metric: one entry here (its validation rule) and one conversion to
+#: Cohen's d in ``metaally.effects.TO_COHENS_D``.
+METRICS: dict[str, Metric] = {
+    "d": Metric("Cohen's d", -10.0, 10.0),
+    "f2": Metric("Cohen's f2", 0.0, math.inf),
+    "r": Metric("a correlation r", -1.0, 1.0, open_interval=True),
+    "R2": Metric("R2", 0.0, 1.0, contrast=False),
+}
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the studies CSV.
+
+    ``kind`` is how a cell is parsed: ``text``, ``id`` (lower-case identifier),
+    ``int``, ``float``, ``bool`` (true/false), ``vocab`` (one word of
+    ``vocabulary``) or ``multi`` (``;``-separated words of ``vocabulary``).
+    ``required`` columns must be in the header; ``blank_ok`` cells may be empty;
+    ``minimum`` bounds an ``int`` from below.
+    """
+
+    name: str
+    kind: str
+    description: str
+    required: bool = True
+    blank_ok: bool = False
+    vocabulary: tuple[str, ...] = ()
+    minimum: int | None = None
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("study_id", "id", "first author + year, lower case, e.g. bonam2019"),
+    Column("ref", "int", "the review's reference number; blank for studies added later",
+           blank_ok=True, minimum=1),
+    Column("citation", "text", "e.g. 'Bonam et al. (2019)'"),
+    Column("year", "int", "publication year", minimum=1900),
+    Column("table_group", "text", "Table 2's 'Targeted component' label verbatim", blank_ok=True),
+    Column("components", "multi", "targeted components, ';'-separated", vocabulary=COMPONENTS),
+    Column("intervention", "text", "what participants received"),
+    Column("technique", "multi", "the technique of the intervention arm, ';'-separated",
+           vocabulary=TECHNIQUES),
+    Column("participants", "text", "who took part"),
+    Column("n", "int", "total sample size of the study (or of the comparison)", minimum=1),
+    Column("arms", "int", "number of conditions the total n is split across", minimum=2),
+    Column("n1", "int", "per-arm n of the intervention arm, if reported", required=False,
+           blank_ok=True, minimum=2),
+    Column("n2", "int", "per-arm n of the comparison arm, if reported", required=False,
+           blank_ok=True, minimum=2),
+    Column("comparison", "text", "what the intervention is compared with", blank_ok=True),
+    Column("comparator", "vocab", "control or active comparator", vocabulary=COMPARATORS),
+    Column("design", "vocab", "between-groups contrast or possible pre-post change",
+           vocabulary=DESIGNS),
+    Column("outcome", "text", "the outcome as Table 2 words it"),
+    Column("direction", "vocab", "direction of the outcome described as the effect",
+           vocabulary=DIRECTIONS),
+    Column("outcome_component", "vocab", "which component the outcome measures",
+           vocabulary=OUTCOME_COMPONENTS),
+    Column("outcome_domain", "vocab", "kind of outcome", vocabulary=OUTCOME_DOMAINS),
+    Column("timepoint", "text", "when the outcome was measured, e.g. post, one week later"),
+    Column("role", "vocab", "intervention effect or association", vocabulary=ROLES),
+    Column("metric", "vocab", "effect-size metric of value / value_low / value_high",
+           vocabulary=tuple(METRICS)),
+    Column("value", "float", "a single reported value", blank_ok=True),
+    Column("value_low", "float", "lower bound of a reported range", blank_ok=True),
+    Column("value_high", "float", "upper bound of a reported range", blank_ok=True),
+    Column("peer_reviewed", "bool", "true, or false for a preprint"),
+    Column("notes", "text", "assumptions and remarks", blank_ok=True),
+)
+
+
+SCHEMA: dict[str, Column] = {c.name: c for c in COLUMNS}
+REQUIRED_COLUMNS = tuple(c.name for c in COLUMNS if c.required)
+#: Columns that describe the study, not the result: one value per study_id.
+STUDY_LEVEL = ("ref", "citation", "year", "peer_reviewed", "table_group", "components")
+YEAR_MAX = 2100
+_ID = re.compile(r"[a-z][a-z0-9_]*\Z")
+
+
+class StudiesValidationError(ValueError):
+    """A studies CSV broke the schema; ``problems`` lists every problem, one line each."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__(
+            f"{len(self.problems)} problem(s) in the studies file:\n" + "\n".join(self.problems)
+        )
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def load_studies(path: str | PathLike[str]) -> pd.DataFrame:
+    """Read and validate a studies CSV; return one row per reported result.
+
+    Text columns are stripped strings (blank cells are ``""``), ``n``/``arms``/
+    ``year`` integers, ``ref``/``n1``/``n2`` nullable integers, ``value*``
+    floats (NaN when blank), ``peer_reviewed`` bool; a ``source_line`` column
+    holds the CSV line each row came from.  Columns beyond the schema are kept
+    as text.  Raises ``StudiesValidationError`` listing every problem, and
+    ``OSError`` when the file cannot be opened.
+    """
+    frame, problems = _parse(str(path))
+    if problems:
+        raise StudiesValidationError(problems)
+    return frame
+
+
+def load_table2() -> pd.DataFrame:
+    """Load the packaged copy of ``data/table2.csv`` (Table 2 of the review)."""
+    resource = resources.files("metaally").joinpath("data", "table2.csv")
+    with resources.as_file(resource) as path:
+        return load_studies(path)
+
+
+def validate_file(path: str | PathLike[str]) -> list[str]:
+    """Every problem of a studies CSV, one ``PATH:LINE: column 'NAME': ...`` line each.
+
+    An empty list means the file is valid.  ``OSError`` (missing file, a
+    directory, no permission) propagates.
+    """
+    return _parse(str(path))[1]
+
+
+# --------------------------------------------------------------------------- reading
+
+
+class _Problems(list[str]):
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+
+    def add(self, line: int, column: str, what: str, expected: str) -> None:
+        self.append(f"{self.path}:{line}: column '{column}': {what} ({expected})")
+
+
+def _parse(path: str) -> tuple[pd.DataFrame, list[str]]:
+    problems = _Problems(path)
+    lines = _read_lines(path, problems)
+    if problems:
+        return pd.DataFrame(), problems
+    if not lines:
+        problems.add(1, "(file)", "the file is empty", "a header line and at least one data row")
+        return pd.DataFrame(), problems
+    (header_line, header), body = lines[0], lines[1:]
+    columns = _check_header(header_line, header, problems)
+    if not body:
+        problems.add(header_line + 1, "(file)", "there are no data rows after the header",
+                     "at least one data row")
+    records = [_check_row(line, fields, header, columns, problems) for line, fields in body]
+    records = [r for r in records if r is not None]
+    _check_duplicates(records, columns, problems)
+    _check_study_level(records, columns, problems)
+    if problems:
+        return pd.DataFrame(), problems
+    return _to_frame(records, header), problems
+
+
+def _read_lines(path: str, problems: _Problems) -> list[tuple[int, list[str]]]:
+    """Non-blank CSV records as (first physical line, stripped fields)."""
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        problems.add(line, "(file)", "the bytes are not valid UTF-8 text",
+                     "a CSV file saved as UTF-8")
+        return []
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        problems.add(line, "(file)", "binary content (a NUL byte)", "a text CSV file")
+        return []
+    reader = csv.reader(io.StringIO(text, newline=""))
+    records: list[tuple[int, list[str]]] = []
+    previous = 0
+    try:
+        for fields in reader:
+            start, previous = previous + 1, reader.line_num
+            if any(f.strip() for f in fields):
+                records.append((start, [f.strip() for f in fields]))
+    except csv.Error as exc:
+        problems.add(reader.line_num, "(file)", f"the CSV cannot be parsed: {exc}",
+                     "well-formed CSV quoting")
+    return records
+
+
+def _check_header(line: int, header: list[str], problems: _Problems) -> set[str]:
+    """Schema columns present in the header (reports missing and repeated ones)."""
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            problems.add(line, name, "the column name is repeated", "each column once")
+        seen.add(name)
+    for name in REQUIRED_COLUMNS:
+        if name not in seen:
+            problems.add(line, name, "required column is missing from the header",
+                         "a header naming " + ", ".join(REQUIRED_COLUMNS))
+    return {name for name in seen if name in SCHEMA}
+
+
+# --------------------------------------------------------------------------- cells
+
+
+class _CellError(ValueError):
+    """What is wrong with one cell (the expectation comes from its Column)."""
+
+
+def _parse_cell(col: Column, text: str) -> Any:
+    """The parsed cell (None when blank and allowed); raises ``_CellError``."""
+    if text == "":
+        if col.blank_ok:
+            return None
+        raise _CellError("value is missing")
+    return _CELL_PARSERS[col.kind](col, text)
+
+
+def _expected(col: Column) -> str:
+    if col.kind == "vocab":
+        return "one of " + ", ".join(col.vocabulary)
+    if col.kind == "multi":
+        return "one or more of " + ", ".join(col.vocabulary) + " separated by ';', each once"
+    if col.kind == "int":
+        upper = f" and <= {YEAR_MAX}" if col.name == "year" else ""
+        return f"a whole number >= {col.minimum}{upper}"
+    return {
+        "id": "lower-case letters, digits and _, starting with a letter, e.g. bonam2019",
+        "float": "a finite number",
+        "bool": "true or false",
+        "text": "a non-empty text",
+    }[col.kind]
+
+
+def _parse_id(col: Column, text: str) -> str:
+    if not _ID.match(text):
+        raise _CellError(f"{text!r} is not a valid identifier")
+    return text
+
+
+def _parse_int(col: Column, text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise _CellError(f"{text!r} is not a whole number") from None
+    if (col.minimum is not None and value < col.minimum) or (
+        col.name == "year" and value > YEAR_MAX
+    ):
+        raise _CellError(f"{value} is out of range")
+    return value
+
+
+def _parse_float(col: Column, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise _CellError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise _CellError(f"{text!r} is not a finite number")
+    return value
+
+
+def _parse_bool(col: Column, text: str) -> bool:
+    if text.lower() not in ("true", "false"):
+        raise _CellError(f"{text!r} is not true/false")
+    return text.lower() == "true"
+
+
+def _parse_vocab(col: Column, text: str) -> str:
+    if text not in col.vocabulary:
+        raise _CellError(f"unknown {col.name} {text!r}")
+    return text
+
+
+def _parse_multi(col: Column, text: str) -> str:
+    words = [w.strip() for w in text.split(";")]
+    unknown = [w for w in words if w not in col.vocabulary]
+    if unknown:
+        raise _CellError(f"unknown {col.name} " + ", ".join(repr(w) for w in unknown))
+    if len(set(words)) < len(words):
+        raise _CellError(f"{text!r} repeats a value")
+    return ";".join(words)
+
+
+_CELL_PARSERS: dict[str, Callable[[Column, str], Any]] = {
+    "text": lambda col, text: text,
+    "id": _parse_id,
+    "int": _parse_int,
+    "float": _parse_float,
+    "bool": _parse_bool,
+    "vocab": _parse_vocab,
+    "multi": _parse_multi,
+}
+
+
+# --------------------------------------------------------------------------- rows
+
+
+@dataclass
+class _Record:
+    line: int
+    raw: dict[str, str]
+    values: dict[str, Any]
+
+
+def _check_row(
+    line: int, fields: list[str], header: list[str], columns: set[str], problems: _Problems
+) -> _Record | None:
+    if len(fields) != len(header):
+        column = header[len(fields)] if len(fields) < len(header) else "(row)"
+        problems.add(line, column, f"the line has {len(fields)} fields but the header has "
+                     f"{len(header)}", "one field per header column")
+        return None
+    before = len(problems)
+    raw = dict(zip(header, fields, strict=True))
+    values: dict[str, Any] = {}
+    for name in header:
+        if name in columns:
+            try:
+                values[name] = _parse_cell(SCHEMA[name], raw[name])
+            except _CellError as exc:
+                problems.add(line, name, str(exc), _expected(SCHEMA[name]))
+                values[name] = None
+    _check_sizes(line, values, columns, problems)
+    _check_values(line, values, columns, problems)
+    return _Record(line, raw, values) if len(problems) == before else None
+
+
+def _check_sizes(line: int, v: dict[str, Any], columns: set[str], problems: _Problems) -> None:
+    if v.get("n") is not None and v.get("arms") is not None and v["n"] / v["arms"] < 2:
+        problems.add(line, "arms", f"n/arms = {v['n']}/{v['arms']} leaves fewer than 2 "
+                     "participants per arm", "at least 2 participants per arm")
+    if {"n1", "n2"} <= columns:
+        n1, n2 = v.get("n1"), v.get("n2")
+        given = (n1 is not None, n2 is not None)
+        if given == (True, False) or given == (False, True):
+            present, absent = ("n1", "n2") if given[0] else ("n2", "n1")
+            problems.add(line, absent, f"{present} is given but {absent} is blank",
+                         "both per-arm sizes or neither")
+        elif all(given) and v.get("n") is not None and n1 + n2 > v["n"]:
+            problems.add(line, "n1", f"n1 + n2 = {n1 + n2} exceeds n = {v['n']}", "n1 + n2 <= n")
+
+
+def _check_values(line: int, v: dict[str, Any], columns: set[str], problems: _Problems) -> None:
+    if not {"value", "value_low", "value_high"} <= columns:
+        return
+    value, low, high = v.get("value"), v.get("value_low"), v.get("value_high")
+    if value is None and low is None and high is None:
+        problems.add(line, "value", "no value and no range is given",
+                     "a value, or value_low and value_high")
+    elif value is not None and (low is not None or high is not None):
+        problems.add(line, "value", "both a value and a range are given",
+                     "either value or value_low and value_high")
+    elif value is None and (low is None) != (high is None):
+        present, absent = ("value_low", "value_high")
+        if low is None:
+            present, absent = absent, present
+        problems.add(line, absent, f"{present} is given but {absent} is blank",
+                     "both bounds of a range")
+    elif low is not None and high is not None and low > high:
+        problems.add(line, "value_low", f"value_low {low:g} is greater than value_high {high:g}",
+                     "value_low <= value_high")
+    metric = METRICS.get(v.get("metric") or "")
+    if metric is None:
+        return
+    for name in ("value", "value_low", "value_high"):
+        x = v.get(name)
+        if x is not None and not metric.admits(x):
+            problems.add(line, name, f"{v['metric']} = {x:g} is out of range", metric.expected())
+    if not metric.contrast and v.get("role") == "intervention_effect":
+        problems.add(line, "role", f"{v['metric']} measures an association, not an intervention "
+                     "contrast", "role association for this metric")
+
+
+def _check_duplicates(records: list[_Record], columns: set[str], problems: _Problems) -> None:
+    """Two rows equal in every schema column except ``notes`` are one result entered twice."""
+    key_columns = sorted(columns - {"notes"})
+    first: dict[tuple[str, ...], int] = {}
+    for rec in records:
+        key = tuple(rec.raw[c] for c in key_columns)
+        if key in first:
+            problems.add(rec.line, "(row)", f"duplicate of line {first[key]}",
+                         "each reported result once")
+        else:
+            first[key] = rec.line
+
+
+def _check_study_level(records: list[_Record], columns: set[str], problems: _Problems) -> None:
+    if "study_id" not in columns:
+        return
+    first: dict[tuple[str, str], tuple[int, Any]] = {}
+    for rec in records:
+        for name in STUDY_LEVEL:
+            if name not in columns:
+                continue
+            key = (rec.values["study_id"], name)
+            value = rec.values[name]
+            if key not in first:
+                first[key] = (rec.line, value)
+            elif first[key][1] != value:
+                problems.add(rec.line, name, f"study {key[0]!r} has {rec.raw[name]!r} here but a "
+                             f"different value on line {first[key][0]}", "one value per study")
+
+
+def _to_frame(records: list[_Record], header: list[str]) -> pd.DataFrame:
+    data: dict[str, Any] = {}
+    for name in header:
+        col = SCHEMA.get(name)
+        cells = [rec.values[name] if col else rec.raw[name] for rec in records]
+        if col is None or col.kind in ("text", "id", "vocab", "multi"):
+            data[name] = pd.Series(["" if c is None else c for c in cells], dtype=object)
+        elif col.kind == "int":
+            dtype = "Int64" if col.blank_ok else "int64"
+            data[name] = pd.Series([pd.NA if c is None else c for c in cells], dtype=dtype)
+        elif col.kind == "float":
+            data[name] = pd.Series([math.nan if c is None else c for c in cells], dtype=float)
+        else:
+            data[name] = pd.Series(cells, dtype=bool)
+    data["source_line"] = pd.Series([rec.line for rec in records], dtype="int64")
+    return pd.DataFrame(data)
