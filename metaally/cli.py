@@ -1,9 +1,18 @@
-"""Command line: ``metaally validate PATH`` (more subcommands are added per stage)."""
+"""Command line: ``metaally validate PATH`` (more subcommands are added per stage).
+
+Exit status: 0 when all is well, 2 when the input has problems or cannot be
+read.  Problems are printed one per line; a Python traceback never reaches the
+user.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 2
+EXIT_INTERRUPTED = 130
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -12,17 +21,32 @@ def main(argv: list[str] | None = None) -> int:
     p_val = sub.add_parser("validate", help="check a studies CSV; exit 2 on problems")
     p_val.add_argument("path")
     args = parser.parse_args(argv)
-    if args.command == "validate":
-        from metaally.studies import validate_file
+    try:
+        if args.command == "validate":
+            return _validate(args.path)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        print(f"metaally: cannot read {args.path}: {reason}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    except KeyboardInterrupt:
+        print("metaally: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # the CLI's last line of defence: one line, no traceback
+        print(f"metaally: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    return EXIT_PROBLEMS  # pragma: no cover - argparse enforces a command
 
-        problems = validate_file(args.path)
-        for line in problems:
-            print(line, file=sys.stderr)
-        if problems:
-            return 2
-        print(f"{args.path}: OK")
-        return 0
-    return 1  # pragma: no cover - argparse enforces a command
+
+def _validate(path: str) -> int:
+    from metaally.studies import validate_file
+
+    problems = validate_file(path)
+    for line in problems:
+        print(line, file=sys.stderr)
+    if problems:
+        return EXIT_PROBLEMS
+    print(f"{path}: OK")
+    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover
