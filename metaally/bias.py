@@ -1,0 +1,588 @@
+"""Small-study bias: Egger's regression test, the rank correlation test,
+trim-and-fill and PET-PEESE.
+
+Each function takes effect sizes ``yi`` and sampling variances ``vi`` (as
+``random_effects`` does) and returns a frozen result object with ``summary()``
+and ``to_frame()``.  Definitions follow metafor 3.8 (``regtest``, ``ranktest``,
+``trimfill``); PET-PEESE follows Stanley & Doucouliagos (2014); the test for
+dependent effects follows Rodgers & Pustejovsky (2021).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from metaally.inputs import effect_arrays
+from metaally.printing import Printable, fmt_num, fmt_pvalue
+from metaally.univariate import RandomEffectsResult, random_effects
+
+# Largest k for which the rank test uses Kendall's exact null distribution (its
+# cost grows as k³); above it, and whenever there are ties, the normal
+# approximation is used (R's ``cor.test`` cannot compute larger exact tables either).
+EXACT_RANK_TEST_MAX_K = 400
+
+
+# --------------------------------------------------------------------------- Egger
+
+
+@dataclass(frozen=True)
+class EggerResult(Printable):
+    """Regression test for funnel plot asymmetry (Egger et al. 1997).
+
+    ``stat``/``pvalue`` test the slope on the standard error; ``limit_estimate``
+    is the intercept, the effect expected for a study with standard error 0.
+    ``df`` is the Satterthwaite df of the robust test (NaN for the z test).
+    ``model`` is the fitted meta-regression (a ``RandomEffectsResult``, or the
+    ``RobustResult`` of the CHE model when ``study`` was given).
+    """
+
+    k: int
+    n_studies: int
+    predictor: str
+    test: str
+    stat: float
+    df: float
+    pvalue: float
+    limit_estimate: float
+    limit_ci_low: float
+    limit_ci_high: float
+    level: float
+    model: Any
+
+    def summary(self) -> str:
+        if self.test == "z":
+            model = "mixed-effects meta-regression model (REML, z test)"
+            stat = f"z = {fmt_num(self.stat)}"
+        else:
+            model = (
+                f"CHE multilevel meta-regression, {self.n_studies} studies "
+                "(CR2 cluster-robust t test, Satterthwaite df)"
+            )
+            stat = f"t = {fmt_num(self.stat)}, df = {fmt_num(self.df, 2)}"
+        pct = f"{100 * self.level:g}%"
+        return "\n".join(
+            [
+                "Regression Test for Funnel Plot Asymmetry",
+                "",
+                f"Model:     {model}",
+                "Predictor: standard error",
+                f"k = {self.k}",
+                "",
+                f"Test for Funnel Plot Asymmetry: {stat}, p = {fmt_pvalue(self.pvalue)}",
+                f"Limit Estimate (as sei -> 0):   b = {fmt_num(self.limit_estimate)} "
+                f"({pct} CI: {fmt_num(self.limit_ci_low)}, {fmt_num(self.limit_ci_high)})",
+            ]
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            [
+                {
+                    "test": self.test,
+                    "k": self.k,
+                    "stat": self.stat,
+                    "df": self.df,
+                    "pvalue": self.pvalue,
+                    "limit_estimate": self.limit_estimate,
+                    "limit_ci_low": self.limit_ci_low,
+                    "limit_ci_high": self.limit_ci_high,
+                }
+            ]
+        )
+
+
+def egger_test(yi: Any, vi: Any, study: Any = None, rho: float = 0.6) -> EggerResult:
+    """Egger's regression test: the meta-regression yi = b0 + b1·sei + u_i + e_i.
+
+    Without ``study`` (independent effects) this is metafor's
+    ``regtest(rma(yi, vi))``: a REML random-effects meta-regression on the
+    standard error sei = √vi, Wald z test of b1 = 0; b0 is the limit estimate
+    with its Wald CI.
+
+    With ``study`` (several effects per study) it is "Egger's sandwich"
+    (Rodgers & Pustejovsky 2021, Psychological Methods 26:141–160): the CHE
+    working model (``multilevel(yi, vi, study, rho=rho, mods=sei)``) with a
+    CR2 cluster-robust t test of b1 on Satterthwaite degrees of freedom
+    (clubSandwich ``coef_test(vcov = "CR2")``); the limit estimate's CI uses
+    the same robust SE and df.
+    """
+    if study is None:
+        y, v, _, _ = effect_arrays(yi, vi)
+        if y.shape[0] < 3:
+            raise ValueError("Egger's test needs at least 3 effect sizes")
+        fit = random_effects(y, v, method="REML", test="z", mods=pd.DataFrame({"sei": np.sqrt(v)}))
+        intercept, slope = fit.coef.iloc[0], fit.coef.iloc[1]
+        return EggerResult(
+            k=fit.k,
+            n_studies=fit.k,
+            predictor="sei",
+            test="z",
+            stat=float(slope["stat"]),
+            df=float("nan"),
+            pvalue=float(slope["pvalue"]),
+            limit_estimate=float(intercept["estimate"]),
+            limit_ci_low=float(intercept["ci_low"]),
+            limit_ci_high=float(intercept["ci_high"]),
+            level=fit.level,
+            model=fit,
+        )
+
+    from metaally.multilevel import multilevel
+
+    y, v, (s,), _ = effect_arrays(yi, vi, study, names=("study",))
+    n_studies = len(pd.unique(s))
+    if n_studies < 3:
+        raise ValueError("Egger's sandwich test needs at least 3 studies")
+    fit = multilevel(y, v, s, rho=rho, mods=pd.DataFrame({"sei": np.sqrt(v)}))
+    robust = fit.robust(adjust="CR2")
+    intercept, slope = robust.coef.iloc[0], robust.coef.iloc[1]
+    level = 0.95
+    half = stats.t.ppf(0.5 + level / 2, intercept["df"]) * intercept["se"]
+    return EggerResult(
+        k=int(y.shape[0]),
+        n_studies=n_studies,
+        predictor="sei",
+        test="CR2",
+        stat=float(slope["stat"]),
+        df=float(slope["df"]),
+        pvalue=float(slope["pvalue"]),
+        limit_estimate=float(intercept["estimate"]),
+        limit_ci_low=float(intercept["estimate"] - half),
+        limit_ci_high=float(intercept["estimate"] + half),
+        level=level,
+        model=robust,
+    )
+
+
+# --------------------------------------------------------------------------- rank test
+
+
+@dataclass(frozen=True)
+class RankTestResult(Printable):
+    """Begg & Mazumdar's rank correlation test (Kendall's tau and its p-value)."""
+
+    k: int
+    tau: float
+    pvalue: float
+    exact: bool
+
+    def summary(self) -> str:
+        method = "exact" if self.exact else "normal approximation"
+        return "\n".join(
+            [
+                "Rank Correlation Test for Funnel Plot Asymmetry",
+                "",
+                f"k = {self.k}; p-value: {method}",
+                f"Kendall's tau = {fmt_num(self.tau)}, p = {fmt_pvalue(self.pvalue)}",
+            ]
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([{"k": self.k, "tau": self.tau, "pvalue": self.pvalue, "exact": self.exact}])
+
+
+def rank_test(yi: Any, vi: Any) -> RankTestResult:
+    """Begg & Mazumdar (1994) rank correlation test, as metafor's ``ranktest``.
+
+    With the fixed-effect estimate θ̂ = Σ wᵢyᵢ / Σ wᵢ (wᵢ = 1/vᵢ) and its
+    variance v̄ = 1/Σ wᵢ, the standardised effects yᵢ* = (yᵢ − θ̂)/√(vᵢ − v̄) are
+    correlated with vᵢ by Kendall's τ_b.  The two-sided p-value is R's
+    ``cor.test(method = "kendall", exact = TRUE)``: from the exact null
+    distribution of the number of concordant pairs when there are no ties (and
+    k ≤ ``EXACT_RANK_TEST_MAX_K``), otherwise from the normal approximation
+    with the tie-corrected variance of Kendall's S, no continuity correction.
+    """
+    y, v, _, _ = effect_arrays(yi, vi)
+    k = y.shape[0]
+    if k < 3:
+        raise ValueError("the rank test needs at least 3 effect sizes")
+    w = 1.0 / v
+    theta = np.sum(w * y) / np.sum(w)
+    y_star = (y - theta) / np.sqrt(v - 1.0 / np.sum(w))
+    tau = float(stats.kendalltau(y_star, v).statistic)
+    ties = min(len(np.unique(y_star)), len(np.unique(v))) < k
+    exact = not ties and k <= EXACT_RANK_TEST_MAX_K
+    if np.isnan(tau):
+        pvalue = float("nan")
+    elif exact:
+        pvalue = _kendall_exact_pvalue(tau, k)
+    else:
+        pvalue = _kendall_normal_pvalue(tau, y_star, v)
+    return RankTestResult(k=k, tau=tau, pvalue=pvalue, exact=exact)
+
+
+def _kendall_exact_pvalue(tau: float, n: int) -> float:
+    """Two-sided exact p-value of Kendall's tau without ties (R ``cor.test``).
+
+    The number of concordant pairs T = (τ + 1)·n(n − 1)/4 has, under
+    independence, the Mahonian distribution of inversions of a random
+    permutation; p = 2·min(P(T ≤ t), P(T ≥ t)), capped at 1.
+    """
+    pairs = n * (n - 1) // 2
+    t = int(round((tau + 1.0) * n * (n - 1) / 4.0))
+    cdf = np.cumsum(_mahonian_pmf(n))
+    if t > pairs / 2:
+        p = 1.0 - cdf[t - 1]
+    else:
+        p = cdf[t]
+    return float(min(2.0 * p, 1.0))
+
+
+def _mahonian_pmf(n: int) -> np.ndarray:
+    """P(I = i), i = 0 … n(n−1)/2, for the inversions I of a random permutation of n.
+
+    Built by the recursion P_m(i) = (1/m) Σ_{j=0}^{m−1} P_{m−1}(i − j).
+    """
+    pmf = np.ones(1)
+    for m in range(2, n + 1):
+        size = pmf.size + m - 1
+        csum = np.concatenate([[0.0], np.cumsum(np.concatenate([pmf, np.zeros(m - 1)]))])
+        idx = np.arange(1, size + 1)
+        pmf = (csum[idx] - csum[np.maximum(idx - m, 0)]) / m
+    return pmf
+
+
+def _kendall_normal_pvalue(tau: float, x: np.ndarray, y: np.ndarray) -> float:
+    """Two-sided p-value of Kendall's τ_b from the normal approximation of S.
+
+    S = τ_b·√((n₀ − n₁)(n₀ − n₂)) with n₀ = n(n − 1)/2 and n₁, n₂ the tied
+    pairs in x and y; Var(S) is Kendall's (1970) tie-corrected variance.
+    """
+    n = x.shape[0]
+    tx = _tie_sizes(x)
+    ty = _tie_sizes(y)
+    n0 = n * (n - 1) / 2.0
+    s = tau * np.sqrt((n0 - np.sum(tx * (tx - 1)) / 2.0) * (n0 - np.sum(ty * (ty - 1)) / 2.0))
+    var_s = (
+        (n * (n - 1) * (2 * n + 5) - np.sum(tx * (tx - 1) * (2 * tx + 5)) - np.sum(ty * (ty - 1) * (2 * ty + 5)))
+        / 18.0
+        + np.sum(tx * (tx - 1)) * np.sum(ty * (ty - 1)) / (2.0 * n * (n - 1))
+        + np.sum(tx * (tx - 1) * (tx - 2)) * np.sum(ty * (ty - 1) * (ty - 2)) / (9.0 * n * (n - 1) * (n - 2))
+    )
+    return float(2.0 * stats.norm.sf(abs(s / np.sqrt(var_s))))
+
+
+def _tie_sizes(x: np.ndarray) -> np.ndarray:
+    """Sizes of the groups of equal values (groups of one included; they add 0)."""
+    return np.unique(x, return_counts=True)[1].astype(float)
+
+
+# --------------------------------------------------------------------------- trim and fill
+
+
+@dataclass(frozen=True)
+class TrimFillResult(Printable):
+    """Trim-and-fill: the number of imputed studies and the model refitted with them.
+
+    ``yi_all``/``vi_all`` hold the observed effects followed by the ``k0``
+    filled ones (``filled_mask`` marks the latter), ready for a funnel plot;
+    ``filled`` is the tidy table of the imputed effects.  ``model`` is the
+    random-effects fit to all k + k0 effects (the plain fit when k0 = 0).
+    """
+
+    k: int
+    k0: int
+    se_k0: float
+    side: str
+    estimator: str
+    method: str
+    estimate: float
+    se: float
+    ci_low: float
+    ci_high: float
+    pvalue: float
+    tau2: float
+    yi_all: np.ndarray
+    vi_all: np.ndarray
+    filled_mask: np.ndarray
+    model: RandomEffectsResult
+
+    @property
+    def filled(self) -> pd.DataFrame:
+        """The imputed effects, one row each (``yi``, ``vi``)."""
+        return pd.DataFrame({"yi": self.yi_all[self.filled_mask], "vi": self.vi_all[self.filled_mask]})
+
+    def summary(self) -> str:
+        head = (
+            f"Estimated number of missing studies on the {self.side} side: {self.k0} "
+            f"(SE = {fmt_num(self.se_k0)}; estimator {self.estimator})"
+        )
+        return head + "\n\n" + self.model.summary()
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            [
+                {
+                    "k": self.k,
+                    "k0": self.k0,
+                    "side": self.side,
+                    "estimator": self.estimator,
+                    "method": self.method,
+                    "estimate": self.estimate,
+                    "se": self.se,
+                    "ci_low": self.ci_low,
+                    "ci_high": self.ci_high,
+                    "pvalue": self.pvalue,
+                    "tau2": self.tau2,
+                }
+            ]
+        )
+
+
+def trim_and_fill(
+    yi: Any,
+    vi: Any,
+    estimator: Literal["L0", "R0", "Q0"] = "L0",
+    side: Literal["left", "right"] | None = None,
+    method: str = "REML",
+    maxiter: int = 100,
+) -> TrimFillResult:
+    """Duval & Tweedie's (2000) trim-and-fill method, as metafor's ``trimfill``.
+
+    ``side`` (where studies are missing) defaults to metafor's choice: "right"
+    if the slope of the ``method`` meta-regression of yi on √vi is negative,
+    else "left".  Working on the side-flipped effects sorted increasingly, the
+    k0 largest are trimmed, the ``method`` model is fitted to the rest giving
+    θ̂, and k0 is re-estimated from the signed ranks of |yᵢ − θ̂| until it stops
+    changing; with T = sum of the positive ranks and γ* the rightmost run of
+    positive ranks:
+
+    - L0: k0 = (4T − k(k + 1)) / (2k − 1)
+    - R0: k0 = γ* − 1 (with γ* = k when no rank is negative)
+    - Q0: k0 = k − 1/2 − √(2k² − 4T + 1/4)
+
+    rounded and truncated at 0.  The k0 trimmed effects are mirrored about θ̂
+    (yᵢ → 2θ̂ − yᵢ, same vᵢ), and the ``method`` random-effects model (z test)
+    is refitted to the k + k0 effects.
+    """
+    if estimator not in ("L0", "R0", "Q0"):
+        raise ValueError(f"estimator must be 'L0', 'R0' or 'Q0', not {estimator!r}")
+    if side not in (None, "left", "right"):
+        raise ValueError(f"side must be 'left', 'right' or None, not {side!r}")
+    y, v, _, _ = effect_arrays(yi, vi)
+    k = y.shape[0]
+    if k < 3:
+        raise ValueError("trim-and-fill needs at least 3 effect sizes")
+    if side is None:
+        slope = random_effects(y, v, method=method, mods=np.sqrt(v)).coef["estimate"].iloc[1]
+        side = "right" if slope < 0 else "left"
+    sign = -1.0 if side == "right" else 1.0
+    order = np.argsort(sign * y, kind="stable")
+    ys, vs = sign * y[order], v[order]
+
+    k0, previous, iteration = 0, -1, 0
+    while k0 != previous:
+        previous = k0
+        iteration += 1
+        if iteration > maxiter:
+            raise ValueError(f"trim-and-fill did not converge in {maxiter} iterations")
+        theta = random_effects(ys[: k - k0], vs[: k - k0], method=method).estimate
+        k0, se_k0 = _missing_count(ys - theta, estimator)
+
+    fit = random_effects(y, v, method=method)
+    yi_all, vi_all = y, v
+    if k0 > 0:
+        mirrored = sign * (2.0 * theta - ys[k - k0 :])
+        yi_all = np.concatenate([y, mirrored])
+        vi_all = np.concatenate([v, vs[k - k0 :]])
+        fit = random_effects(yi_all, vi_all, method=method)
+    return TrimFillResult(
+        k=k,
+        k0=k0,
+        se_k0=se_k0,
+        side=side,
+        estimator=estimator,
+        method=method,
+        estimate=fit.estimate,
+        se=fit.se,
+        ci_low=fit.ci_low,
+        ci_high=fit.ci_high,
+        pvalue=fit.pvalue,
+        tau2=fit.tau2,
+        yi_all=yi_all,
+        vi_all=vi_all,
+        filled_mask=np.arange(yi_all.shape[0]) >= k,
+        model=fit,
+    )
+
+
+def _missing_count(centred: np.ndarray, estimator: str) -> tuple[int, float]:
+    """Duval & Tweedie's estimate of the number of missing studies and its SE."""
+    k = centred.shape[0]
+    ranks = np.empty(k)
+    ranks[np.argsort(np.abs(centred), kind="stable")] = np.arange(1, k + 1)
+    signed = np.sign(centred) * ranks
+    if estimator == "R0":
+        negative = -signed[signed < 0]
+        k0 = k - (negative.max() if negative.size else 0.0) - 1.0
+        return int(max(0.0, round(k0))), float(np.sqrt(2.0 * max(0.0, k0) + 2.0))
+    t = signed[signed > 0].sum()
+    if estimator == "L0":
+        k0 = (4.0 * t - k * (k + 1)) / (2.0 * k - 1.0)
+    else:
+        radicand = 2.0 * k**2 - 4.0 * t + 0.25
+        if radicand < 0:
+            raise ValueError(
+                "the Q0 estimator is undefined for these data (the square root of a negative "
+                "number); use estimator='L0' or 'R0'"
+            )
+        k0 = k - 0.5 - np.sqrt(radicand)
+    var_t = (
+        k * (k + 1) * (2 * k + 1) + 10 * k0**3 + 27 * k0**2 + 17 * k0
+        - 18 * k * k0**2 - 18 * k * k0 + 6 * k**2 * k0
+    ) / 24.0
+    if estimator == "L0":
+        se = 4.0 * np.sqrt(var_t) / (2.0 * k - 1.0)
+    else:
+        se = 2.0 * np.sqrt(var_t) / np.sqrt((k - 0.5) ** 2 - k0 * (2.0 * k - k0 - 1.0))
+    # Python's round, like R's, takes halves to even
+    return int(max(0.0, round(k0))), float(max(0.0, se))
+
+
+# --------------------------------------------------------------------------- PET-PEESE
+
+
+@dataclass(frozen=True)
+class PetPeeseResult(Printable):
+    """PET and PEESE limit estimates and the conditional PET-PEESE choice."""
+
+    k: int
+    pet_estimate: float
+    pet_se: float
+    pet_pvalue: float
+    pet_ci_low: float
+    pet_ci_high: float
+    peese_estimate: float
+    peese_se: float
+    peese_pvalue: float
+    peese_ci_low: float
+    peese_ci_high: float
+    pet_pvalue_one_sided: float
+    alternative: str
+    alpha: float
+    chosen: str
+    estimate: float
+    ci_low: float
+    ci_high: float
+    level: float
+
+    def summary(self) -> str:
+        pct = f"{100 * self.level:g}%"
+        rows = [
+            f"{'':6} {'estimate':>9} {'se':>8} {'pval':>8} {'ci.lb':>9} {'ci.ub':>9}",
+            f"{'PET':6} {fmt_num(self.pet_estimate):>9} {fmt_num(self.pet_se):>8} "
+            f"{fmt_pvalue(self.pet_pvalue):>8} {fmt_num(self.pet_ci_low):>9} {fmt_num(self.pet_ci_high):>9}",
+            f"{'PEESE':6} {fmt_num(self.peese_estimate):>9} {fmt_num(self.peese_se):>8} "
+            f"{fmt_pvalue(self.peese_pvalue):>8} {fmt_num(self.peese_ci_low):>9} "
+            f"{fmt_num(self.peese_ci_high):>9}",
+        ]
+        sign = ">" if self.alternative == "greater" else "<"
+        return "\n".join(
+            [
+                f"PET-PEESE (Stanley & Doucouliagos 2014; WLS, weights 1/vi; k = {self.k})",
+                "",
+                *rows,
+                "",
+                f"PET one-sided test of b0 {sign} 0: p = {fmt_pvalue(self.pet_pvalue_one_sided)} "
+                f"(alpha = {self.alpha:g}) -> {self.chosen}",
+                f"PET-PEESE estimate: {fmt_num(self.estimate)} "
+                f"({pct} CI: {fmt_num(self.ci_low)}, {fmt_num(self.ci_high)})",
+            ]
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        rows = []
+        for model in ("PET", "PEESE"):
+            prefix = model.lower()
+            rows.append(
+                {
+                    "model": model,
+                    "estimate": getattr(self, f"{prefix}_estimate"),
+                    "se": getattr(self, f"{prefix}_se"),
+                    "pvalue": getattr(self, f"{prefix}_pvalue"),
+                    "ci_low": getattr(self, f"{prefix}_ci_low"),
+                    "ci_high": getattr(self, f"{prefix}_ci_high"),
+                    "chosen": model == self.chosen,
+                }
+            )
+        return pd.DataFrame(rows)
+
+
+def pet_peese(
+    yi: Any,
+    vi: Any,
+    alternative: Literal["greater", "less"] = "greater",
+    alpha: float = 0.05,
+    level: float = 0.95,
+) -> PetPeeseResult:
+    """PET-PEESE limit estimate (Stanley & Doucouliagos 2014, Res Synth Methods 5:60–78).
+
+    PET is the weighted least-squares regression yi = b0 + b1·sei (weights
+    1/vi, residual variance estimated, as R's ``lm(yi ~ sei, weights = 1/vi)``);
+    PEESE is yi = b0 + b1·vi with the same weights.  b0 is each model's limit
+    estimate; SEs, two-sided p-values and CIs use the t distribution with
+    k − 2 df.
+
+    Conditional rule: PET's one-sided t test of H0: b0 = 0 against
+    H1: b0 > 0 (``alternative="greater"``, effects coded so that positive is
+    the intended effect, as in metaally's data) or b0 < 0 (``"less"``); if it
+    rejects at ``alpha`` = 0.05 (there is a genuine effect) the PEESE estimate
+    is chosen, otherwise the PET estimate.
+    """
+    if alternative not in ("greater", "less"):
+        raise ValueError(f"alternative must be 'greater' or 'less', not {alternative!r}")
+    y, v, _, _ = effect_arrays(yi, vi)
+    k = y.shape[0]
+    if k < 3:
+        raise ValueError("PET-PEESE needs at least 3 effect sizes")
+    pet = _wls_intercept(y, np.sqrt(v), 1.0 / v, level)
+    peese = _wls_intercept(y, v, 1.0 / v, level)
+    t_pet = pet[0] / pet[1]
+    one_sided = float(stats.t.sf(t_pet if alternative == "greater" else -t_pet, k - 2))
+    chosen, best = ("PEESE", peese) if one_sided < alpha else ("PET", pet)
+    return PetPeeseResult(
+        k=k,
+        pet_estimate=pet[0],
+        pet_se=pet[1],
+        pet_pvalue=pet[2],
+        pet_ci_low=pet[3],
+        pet_ci_high=pet[4],
+        peese_estimate=peese[0],
+        peese_se=peese[1],
+        peese_pvalue=peese[2],
+        peese_ci_low=peese[3],
+        peese_ci_high=peese[4],
+        pet_pvalue_one_sided=one_sided,
+        alternative=alternative,
+        alpha=alpha,
+        chosen=chosen,
+        estimate=best[0],
+        ci_low=best[3],
+        ci_high=best[4],
+        level=level,
+    )
+
+
+def _wls_intercept(
+    y: np.ndarray, x: np.ndarray, w: np.ndarray, level: float
+) -> tuple[float, float, float, float, float]:
+    """Intercept of the WLS line y = b0 + b1·x (R ``lm`` with weights ``w``).
+
+    Returns (b0, se, two-sided p, CI low, CI high) with σ̂² = Σ wᵢeᵢ²/(k − 2).
+    """
+    k = y.shape[0]
+    X = np.column_stack([np.ones(k), x])
+    xtwx_inv = np.linalg.inv(X.T @ (w[:, None] * X))
+    beta = xtwx_inv @ (X.T @ (w * y))
+    resid = y - X @ beta
+    sigma2 = np.sum(w * resid**2) / (k - 2)
+    se = float(np.sqrt(sigma2 * xtwx_inv[0, 0]))
+    b0 = float(beta[0])
+    pvalue = float(2.0 * stats.t.sf(abs(b0 / se), k - 2))
+    half = float(stats.t.ppf(0.5 + level / 2.0, k - 2)) * se
+    return b0, se, pvalue, b0 - half, b0 + half

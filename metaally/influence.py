@@ -1,0 +1,238 @@
+"""Leave-one-out analysis, case-deletion influence diagnostics and cumulative
+meta-analysis of a fitted model (metafor's ``leave1out``, ``influence`` and
+``cumul`` methods).
+
+Every function takes a fitted result and refits the same model (same τ²
+estimator, test, level; for the CHE model the same rho) on subsets of its data.
+For a ``RandomEffectsResult`` the unit is one effect size; for a
+``MultilevelResult`` it is a study, with all of its effect sizes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from metaally.multilevel import MultilevelResult, multilevel
+from metaally.univariate import RandomEffectsResult, random_effects
+
+Fitted = RandomEffectsResult | MultilevelResult
+
+
+def leave_one_out(result: Fitted) -> pd.DataFrame:
+    """Refit the model without each study in turn (metafor ``leave1out``).
+
+    Returns one row per omitted study (``omitted``: its label) with
+    ``estimate, se, stat, pvalue, ci_low, ci_high, q, q_pvalue, i2`` and the
+    variance components of the refit: ``tau2, h2`` for a ``RandomEffectsResult``,
+    ``sigma2_study, sigma2_within`` for a ``MultilevelResult`` (whose rows drop
+    every effect of the study).  Only for models without moderators.  A refit
+    that is impossible (too few studies left) gives a row of NaN, as in metafor.
+    """
+    _check_intercept_only(result, "leave-one-out")
+    labels, members = _units(result)
+    rows = []
+    for label, rows_of_unit in zip(labels, members, strict=True):
+        keep = np.ones(result.yi.shape[0], dtype=bool)
+        keep[rows_of_unit] = False
+        rows.append({"omitted": label, **_summary_row(result, np.flatnonzero(keep))})
+    return pd.DataFrame(rows)
+
+
+def cumulative(result: Fitted, order: Any = None) -> pd.DataFrame:
+    """Cumulative meta-analysis: refit on the first 1, 2, …, all studies (metafor ``cumul``).
+
+    ``order`` holds one sort key per effect size of ``result`` (e.g. the
+    publication year); studies are added in increasing order of their key,
+    ties in their input order (a stable sort, like R's ``order``).  The default
+    ``None`` adds them in input order.  To add studies in an explicit sequence
+    ``idx`` of row positions, pass ``order=np.argsort(idx)``.  For a
+    ``MultilevelResult`` a study enters with all its effects, keyed by the
+    smallest key among them.
+
+    Returns one row per step: ``added`` (label of the study added), ``k``
+    (effect sizes so far), ``estimate, se, stat, pvalue, ci_low, ci_high, q,
+    q_pvalue, i2`` and the variance components (``tau2, h2``, or
+    ``sigma2_study, sigma2_within``).  Only for models without moderators.
+    """
+    _check_intercept_only(result, "cumulative meta-analysis")
+    n = result.yi.shape[0]
+    keys = np.arange(n) if order is None else np.asarray(order)
+    if keys.ndim != 1 or keys.shape[0] != n:
+        raise ValueError(
+            f"order must have one sort key per effect size ({n}), got shape {keys.shape}"
+        )
+    labels, members = _units(result)
+    unit_keys = [keys[rows].min() for rows in members]
+    sequence = sorted(range(len(labels)), key=lambda u: unit_keys[u])
+    rows, included = [], np.zeros(0, dtype=int)
+    for u in sequence:
+        included = np.concatenate([included, members[u]])
+        rows.append(
+            {"added": labels[u], "k": included.size, **_summary_row(result, np.sort(included))}
+        )
+    return pd.DataFrame(rows)
+
+
+def influence(result: RandomEffectsResult) -> pd.DataFrame:
+    """Case-deletion diagnostics of a univariate model (metafor ``influence.rma.uni``).
+
+    For each study i, with (−i) denoting the fit without it (τ̂²₍₋ᵢ₎, β̂₍₋ᵢ₎,
+    Var₍₋ᵢ₎, and s²₍₋ᵢ₎ the Knapp–Hartung factor, 1 for z tests), W = diag(1/(vᵢ + τ̂²))
+    and hᵢ the diagonal of the hat matrix X(X'WX)⁻¹X'W of the full fit
+    (Viechtbauer & Cheung 2010, Res Synth Methods 1:112–125):
+
+    - ``rstudent`` = (yᵢ − xᵢ'β̂₍₋ᵢ₎) / √(s²₍₋ᵢ₎(vᵢ + τ̂²₍₋ᵢ₎) + xᵢ'Var₍₋ᵢ₎xᵢ)
+    - ``dffits`` = xᵢ'(β̂ − β̂₍₋ᵢ₎) / √(s²₍₋ᵢ₎ hᵢ (τ̂²₍₋ᵢ₎ + vᵢ))
+    - ``cooks`` = (β̂ − β̂₍₋ᵢ₎)' Var(β̂)⁻¹ (β̂ − β̂₍₋ᵢ₎)
+    - ``cov_ratio`` = det Var₍₋ᵢ₎ / det Var(β̂)
+    - ``tau2_del``, ``qe_del``: τ̂² and Q of the fit without study i
+    - ``hat`` = hᵢ; ``weight`` = the study's weight in percent
+    - ``dfbetas`` (one column per coefficient, ``dfbetas_<name>`` when there
+      are several) = (β̂ − β̂₍₋ᵢ₎) / √(s²₍₋ᵢ₎ diag (X'W₍₋ᵢ₎X)⁻¹), W₍₋ᵢ₎ using τ̂²₍₋ᵢ₎
+    - ``influential``: metafor's rule, any of |dffits| > 3√(p/(k − p)),
+      P(χ²_p ≤ cooks) > 0.5, hat > 3p/k, or some |dfbetas| > 1.
+
+    The first column, ``study``, holds the study labels.
+    """
+    if not isinstance(result, RandomEffectsResult):
+        raise ValueError(
+            "influence diagnostics are defined for univariate models (random_effects results, "
+            "metafor's influence.rma.uni); for a multilevel model use leave_one_out"
+        )
+    y, v, X = result.yi, result.vi, result.X
+    k, p = X.shape
+    if k < 2:
+        raise ValueError("influence diagnostics need at least 2 studies")
+    beta = result.coef["estimate"].to_numpy()
+    vb = result.vcov
+    hat = np.einsum("ij,jk,ik->i", X, _gram_inv(X, v, result.tau2), X) / (v + result.tau2)
+    hat[hat > 1 - 10 * np.finfo(float).eps] = 1.0
+
+    out = {name: np.full(k, np.nan) for name in ("delpred", "vdelpred", "s2w", "tau2_del",
+                                                 "qe_del", "dffits", "cooks", "cov_ratio")}
+    dfbetas = np.full((k, p), np.nan)
+    vb_inv, vb_det = np.linalg.inv(vb), np.linalg.det(vb)
+    for i in range(k):
+        keep = np.flatnonzero(np.arange(k) != i)
+        fit = _refit(result, keep)
+        if fit is None:
+            continue
+        beta_i = fit.coef["estimate"].to_numpy()
+        s2w = fit.vcov[0, 0] / _gram_inv(X[keep], v[keep], fit.tau2)[0, 0]
+        out["delpred"][i] = X[i] @ beta_i
+        out["vdelpred"][i] = X[i] @ fit.vcov @ X[i]
+        out["s2w"][i], out["tau2_del"][i], out["qe_del"][i] = s2w, fit.tau2, fit.q
+        out["dffits"][i] = (X[i] @ beta - out["delpred"][i]) / np.sqrt(
+            s2w * hat[i] * (fit.tau2 + v[i])
+        )
+        diff = beta - beta_i
+        dfbetas[i] = diff / np.sqrt(s2w * np.diag(_gram_inv(X, v, fit.tau2)))
+        out["cooks"][i] = diff @ vb_inv @ diff
+        out["cov_ratio"][i] = np.linalg.det(fit.vcov) / vb_det
+
+    resid = y - out["delpred"]
+    resid[np.abs(resid) < 100 * np.finfo(float).eps] = 0.0
+    rstudent = resid / np.sqrt(
+        (v + out["tau2_del"]) * out["s2w"] + out["vdelpred"]
+    )
+    with np.errstate(invalid="ignore"):
+        influential = (
+            (np.abs(out["dffits"]) > 3 * np.sqrt(p / (k - p)) if k > p else False)
+            | (stats.chi2.cdf(out["cooks"], p) > 0.5)
+            | (hat > 3 * p / k)
+            | np.any(np.abs(dfbetas) > 1, axis=1)
+        )
+    frame = pd.DataFrame(
+        {
+            "study": list(result.slab),
+            "rstudent": rstudent,
+            "dffits": out["dffits"],
+            "cooks": out["cooks"],
+            "cov_ratio": out["cov_ratio"],
+            "tau2_del": out["tau2_del"],
+            "qe_del": out["qe_del"],
+            "hat": hat,
+            "weight": result.weights,
+        }
+    )
+    names = ["dfbetas"] if p == 1 else [f"dfbetas_{name}" for name in result.coef_names]
+    for j, name in enumerate(names):
+        frame[name] = dfbetas[:, j]
+    frame["influential"] = influential
+    return frame
+
+
+def _gram_inv(X: np.ndarray, v: np.ndarray, tau2: float) -> np.ndarray:
+    """(X'WX)⁻¹ with W = diag(1/(v + τ²))."""
+    return np.linalg.inv(X.T @ (X / (v + tau2)[:, None]))
+
+
+def _check_intercept_only(result: Fitted, what: str) -> None:
+    if not isinstance(result, RandomEffectsResult | MultilevelResult):
+        raise ValueError(
+            f"{what} needs a fitted random_effects or multilevel result, "
+            f"not {type(result).__name__}"
+        )
+    if result.X.shape[1] != 1 or result.coef_names[0] != "intrcpt":
+        raise ValueError(f"{what} is only available for models without moderators")
+
+
+def _units(result: Fitted) -> tuple[list[Any], list[np.ndarray]]:
+    """Labels and row indices of the units to omit/add: effects, or studies (first-seen order)."""
+    if isinstance(result, RandomEffectsResult):
+        return list(result.slab), [np.array([i]) for i in range(result.k)]
+    codes, labels = pd.factorize(pd.Series(result.study, dtype=object), sort=False)
+    return list(labels), [np.flatnonzero(codes == c) for c in range(len(labels))]
+
+
+def _refit(result: Fitted, rows: np.ndarray) -> Fitted | None:
+    """The same model on ``rows`` of its data; None when it cannot be fitted there."""
+    X = result.X[rows]
+    has_intercept = result.coef_names[0] == "intrcpt"
+    mods = X[:, 1:] if has_intercept else X
+    mods = mods if mods.shape[1] else None
+    try:
+        if isinstance(result, RandomEffectsResult):
+            return random_effects(
+                result.yi[rows],
+                result.vi[rows],
+                method=result.method,
+                test=result.test,
+                level=result.level,
+                mods=mods,
+                intercept=has_intercept,
+                tau2=result.tau2 if result.tau2_fixed else None,
+            )
+        return multilevel(
+            result.yi[rows],
+            result.vi[rows],
+            result.study[rows],
+            es_id=result.es_id[rows],
+            rho=result.rho,
+            mods=mods,
+            method=result.method,
+            intercept=has_intercept,
+            level=result.level,
+        )
+    except ValueError:
+        return None
+
+
+def _summary_row(result: Fitted, rows: np.ndarray) -> dict[str, float]:
+    """Estimate, inference, heterogeneity and variance components of the refit on ``rows``."""
+    fit = _refit(result, rows)
+    names = ["estimate", "se", "stat", "pvalue", "ci_low", "ci_high", "q", "q_pvalue", "i2"]
+    if isinstance(result, RandomEffectsResult):
+        names += ["tau2", "h2"]
+    else:
+        names += ["sigma2_study", "sigma2_within"]
+    if fit is None:
+        return dict.fromkeys(names, float("nan"))
+    if isinstance(fit, MultilevelResult):
+        return {name: float(getattr(fit, {"q": "qe", "q_pvalue": "qe_pvalue"}.get(name, name)))
+                for name in names}
+    return {name: float(getattr(fit, name)) for name in names}
