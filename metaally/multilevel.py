@@ -314,7 +314,7 @@ def multilevel(
     labels = [np.asarray(study, dtype=object).reshape(-1)]
     if es_id is not None:
         labels.append(np.asarray(es_id, dtype=object).reshape(-1))
-    y, v, labels, kept = effect_arrays(yi, vi, *labels, names=["study", "es_id"])
+    y, v, labels, kept = effect_arrays(yi, vi, *labels, names=["study", "es_id"][: len(labels)])
     X = X[kept]
     k, p = X.shape
     if k <= p:

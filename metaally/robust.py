@@ -1,0 +1,312 @@
+"""Cluster-robust (sandwich) inference for the CHE model: CR2 / CR1, Satterthwaite df, HTZ tests.
+
+For a model fitted with weights W_j = Sigma_j^-1 (the working model) and bread
+M = (X' W X)^-1, the cluster-robust covariance is (Pustejovsky & Tipton 2018,
+JBES 36:672-683)::
+
+    V_R = M [ sum_j X_j' W_j A_j e_j e_j' A_j W_j X_j ] M,
+
+with e_j the residuals of cluster j and adjustment matrices
+
+    CR2:  A_j = D_j' G_j^-1/2 D_j,  G_j = D_j (Sigma_j - X_j M X_j') D_j',  Sigma_j = D_j' D_j,
+    CR1:  A_j = sqrt(J / (J - 1)) I
+
+(clubSandwich's ``vcovCR(type = "CR2" | "CR1")``; metafor's
+``robust(m, cluster = study, clubSandwich = TRUE)``).  Small-sample tests treat
+the working model as the true covariance.  Writing g_j = M X_j' W_j A_j, the
+contribution of cluster j to ``c' V_R c`` is (c' g_j e_j)^2, and under the
+working model Cov(g_j e_j, g_i e_i) = delta_ij Gamma_j - H_j H_i' with
+Gamma_j = g_j Sigma_j g_j' and H_j = g_j X_j L, L L' = M (because
+(I - H) Sigma (I - H)' = Sigma - X M X' when W = Sigma^-1).  The cross-cluster part
+has rank p, so the Satterthwaite degrees of freedom and the HTZ Wald test need only
+per-cluster p x p matrices and sums of their products: the cost is linear in the
+number of clusters, not quadratic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from metaally.blocks import cluster_blocks
+from metaally.multilevel import MultilevelResult, che_blocks, marginal_covariance
+from metaally.printing import Printable, coef_table, fmt_num, pvalue_phrase
+
+_ADJUSTMENTS = ("CR2", "CR1")
+_EIGEN_TOL = 1e-12  # eigenvalues below this count as zero (clubSandwich's matrix_power)
+
+
+@dataclass(frozen=True)
+class WaldTestResult(Printable):
+    """Test of H0: C beta = 0 (q constraints) with a cluster-robust covariance.
+
+    ``test = "HTZ"``: Hotelling's T^2 approximation (Tipton & Pustejovsky 2015,
+    J. Educ. Behav. Stat. 40:604-634), F = delta Q / q on (q, nu - q + 1) df.
+    """
+
+    stat: float
+    df1: int
+    df2: float
+    pvalue: float
+    test: str = "HTZ"
+
+    def summary(self) -> str:
+        return (
+            f"Wald test ({self.test}): F(df1 = {self.df1}, df2 = {fmt_num(self.df2, 2)}) = "
+            f"{fmt_num(self.stat)}, {pvalue_phrase(self.pvalue)}"
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([{"test": self.test, "stat": self.stat, "df1": self.df1,
+                              "df2": self.df2, "pvalue": self.pvalue}])
+
+
+@dataclass(frozen=True)
+class _SandwichParts:
+    """What further Wald tests need: beta, V_R and the per-cluster Gamma_j, H_j (J, p, p)."""
+
+    beta: np.ndarray
+    vcov: np.ndarray
+    gamma: np.ndarray
+    h: np.ndarray
+
+
+@dataclass(frozen=True)
+class RobustResult(Printable):
+    """Cluster-robust inference for a ``MultilevelResult`` (clustered by study).
+
+    ``estimate`` ... ``pvalue`` and ``df`` describe the first coefficient; ``coef`` holds
+    all of them with their Satterthwaite df.  ``qm``/``qm_df1``/``qm_df2``/``qm_pvalue``:
+    HTZ test that every coefficient except the intercept is zero (NaN without
+    moderators).  ``pi_low``/``pi_high``: metafor's ``predict`` on the robust fit,
+    mu +/- t(df) sqrt(se^2 + sigma2_study + sigma2_within) (intercept-only models).
+    """
+
+    estimate: float
+    se: float
+    df: float
+    stat: float
+    pvalue: float
+    ci_low: float
+    ci_high: float
+    adjust: str
+    coef: pd.DataFrame
+    vcov: np.ndarray
+    n_clusters: int
+    qm: float
+    qm_df1: int
+    qm_df2: float
+    qm_pvalue: float
+    pi_low: float
+    pi_high: float
+    model: MultilevelResult = field(repr=False)
+    parts: _SandwichParts = field(repr=False)
+
+    def wald_test(self, constraints: Any) -> WaldTestResult:
+        """HTZ test of H0: C beta = 0 for a q x p constraints matrix C (clubSandwich Wald_test)."""
+        C = np.atleast_2d(np.asarray(constraints, dtype=float))
+        p = self.parts.beta.shape[0]
+        if C.ndim != 2 or C.shape[1] != p:
+            raise ValueError(f"constraints must be a q x {p} matrix (one column per coefficient)")
+        if np.linalg.matrix_rank(C) < C.shape[0]:
+            raise ValueError("the constraint rows are linearly dependent")
+        return _htz_test(C, self.parts)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per coefficient: term, estimate, se, df, stat, pvalue, ci_low, ci_high."""
+        return self.coef.rename_axis("term").reset_index()
+
+    def summary(self) -> str:
+        m = self.model
+        lines = [
+            f"Multilevel Meta-Analysis Model, CHE working model "
+            f"(k = {m.k}; studies = {m.n_clusters}; rho = {m.rho:g}; method: {m.method})",
+            "",
+            f"sigma^2.study = {fmt_num(m.sigma2_study)}, sigma^2.within = "
+            f"{fmt_num(m.sigma2_within)}",
+            "",
+            f"Cluster-robust inference: {self.adjust} sandwich clustered by study "
+            f"({self.n_clusters} clusters), Satterthwaite df (clubSandwich)",
+        ]
+        if not np.isnan(self.qm):
+            lines += [
+                "",
+                f"Test of Moderators (HTZ): F(df1 = {self.qm_df1}, df2 = "
+                f"{fmt_num(self.qm_df2, 2)}) = {fmt_num(self.qm)}, {pvalue_phrase(self.qm_pvalue)}",
+            ]
+        lines += ["", "Model Results:", "", coef_table(self.coef, "tval")]
+        if not np.isnan(self.pi_low):
+            lines += [
+                "",
+                f"{100 * m.level:g}% prediction interval: "
+                f"[{fmt_num(self.pi_low)}, {fmt_num(self.pi_high)}]",
+            ]
+        return "\n".join(lines)
+
+
+def robust(model: MultilevelResult, adjust: str = "CR2") -> RobustResult:
+    """Cluster-robust covariance, Satterthwaite t tests and HTZ Wald test, clustered by study.
+
+    Equals clubSandwich's ``coef_test(m, vcov = adjust, test = "Satterthwaite")``,
+    ``conf_int`` and ``Wald_test(m, constrain_zero(2:p), vcov = adjust, test = "HTZ")``
+    (metafor: ``robust(m, cluster = study, clubSandwich = TRUE)``).  The Satterthwaite
+    df of coefficient i is 2 E^2 / Var of ``V_R[i, i]`` under the working model;
+    the HTZ test is the same calculation for q contrasts at once.
+    """
+    if adjust not in _ADJUSTMENTS:
+        raise ValueError(f"adjust must be one of {', '.join(_ADJUSTMENTS)}; got {adjust!r}")
+    p = model.X.shape[1]
+    n_clusters = model.n_clusters
+    if n_clusters <= p:
+        raise ValueError(
+            f"cluster-robust inference needs more studies ({n_clusters}) than coefficients ({p})"
+        )
+    parts = _sandwich(model, adjust)
+    se = np.sqrt(np.diag(parts.vcov))
+    df = np.array([_htz_nu(row[None, :], parts) for row in np.eye(p)])
+    t = parts.beta / se
+    crit = stats.t.isf((1.0 - model.level) / 2.0, df)
+    coef = pd.DataFrame(
+        {
+            "estimate": parts.beta,
+            "se": se,
+            "df": df,
+            "stat": t,
+            "pvalue": 2.0 * stats.t.sf(np.abs(t), df),
+            "ci_low": parts.beta - crit * se,
+            "ci_high": parts.beta + crit * se,
+        },
+        index=pd.Index(model.coef_names),
+    )
+    intercept = model.coef_names[0] == "intrcpt"
+    if p > 1 or not intercept:
+        qm = _htz_test(np.eye(p)[1:] if intercept else np.eye(p), parts)
+        qm_values = (qm.stat, qm.df1, qm.df2, qm.pvalue)
+    else:
+        qm_values = (float("nan"), 0, float("nan"), float("nan"))
+    if p == 1 and intercept:
+        half = crit[0] * np.sqrt(se[0] ** 2 + model.sigma2_study + model.sigma2_within)
+        pi = (parts.beta[0] - half, parts.beta[0] + half)
+    else:
+        pi = (float("nan"), float("nan"))
+    first = coef.iloc[0]
+    return RobustResult(
+        estimate=float(first["estimate"]),
+        se=float(first["se"]),
+        df=float(first["df"]),
+        stat=float(first["stat"]),
+        pvalue=float(first["pvalue"]),
+        ci_low=float(first["ci_low"]),
+        ci_high=float(first["ci_high"]),
+        adjust=adjust,
+        coef=coef,
+        vcov=parts.vcov,
+        n_clusters=n_clusters,
+        qm=float(qm_values[0]),
+        qm_df1=int(qm_values[1]),
+        qm_df2=float(qm_values[2]),
+        qm_pvalue=float(qm_values[3]),
+        pi_low=float(pi[0]),
+        pi_high=float(pi[1]),
+        model=model,
+        parts=parts,
+    )
+
+
+def _sandwich(model: MultilevelResult, adjust: str) -> _SandwichParts:
+    """V_R and the per-cluster Gamma_j, H_j, computed block by block (see the module docstring)."""
+    beta = model.coef["estimate"].to_numpy()
+    bread = model.vcov
+    chol_bread = np.linalg.cholesky(bread)
+    blocks = cluster_blocks(model.study)
+    p = beta.shape[0]
+    n = blocks.n_clusters
+    meat_terms = np.zeros((n, p))
+    gamma = np.zeros((n, p, p))
+    h = np.zeros((n, p, p))
+    for group, block in zip(
+        blocks.groups, che_blocks(model.yi, model.vi, model.X, blocks, model.rho), strict=True
+    ):
+        sigma = marginal_covariance(block, model.sigma2_study, model.sigma2_within)
+        weights = np.linalg.inv(sigma)
+        if adjust == "CR2":
+            adj = _cr2_adjustment(sigma, block.X, bread)
+        else:
+            adj = np.sqrt(n / (n - 1.0)) * np.eye(group.m)
+        awx = adj @ weights @ block.X  # (C, m, p): A_j W_j X_j
+        g = np.einsum("pq,cmq->cpm", bread, awx)  # g_j = M X_j' W_j A_j
+        resid = block.y - block.X @ beta
+        meat_terms[group.clusters] = np.einsum("cpm,cm->cp", g, resid)
+        gamma[group.clusters] = g @ sigma @ g.transpose(0, 2, 1)
+        h[group.clusters] = g @ block.X @ chol_bread
+    return _SandwichParts(beta, meat_terms.T @ meat_terms, gamma, h)
+
+
+def _cr2_adjustment(sigma: np.ndarray, X: np.ndarray, bread: np.ndarray) -> np.ndarray:
+    """A_j = D_j' G_j^-1/2 D_j with G_j = D_j (Sigma_j - X_j M X_j') D_j', Sigma_j = D_j' D_j.
+
+    The inverse square root drops eigenvalues below 1e-12 (a generalised inverse,
+    as clubSandwich's ``matrix_power``).
+    """
+    lower = np.linalg.cholesky(sigma)  # Sigma = L L', D = L'
+    resid_cov = sigma - X @ bread @ X.transpose(0, 2, 1)
+    G = lower.transpose(0, 2, 1) @ resid_cov @ lower
+    values, vectors = np.linalg.eigh(G)
+    inv_sqrt = np.where(values > _EIGEN_TOL, 1.0 / np.sqrt(np.maximum(values, _EIGEN_TOL)), 0.0)
+    G_inv_sqrt = (vectors * inv_sqrt[:, None, :]) @ vectors.transpose(0, 2, 1)
+    return lower @ G_inv_sqrt @ lower.transpose(0, 2, 1)
+
+
+def _htz_nu(C: np.ndarray, parts: _SandwichParts) -> float:
+    """Degrees of freedom nu of the HTZ approximation for the q contrasts C.
+
+    With Omega = E[C V_R C'] under the working model and Ctilde = Omega^-1/2 C, let
+    Gamma~_j = Ctilde Gamma_j Ctilde', K_j = Ctilde H_j, N_j = K_j K_j' and
+    Z_st = sum_j K_j[s] K_j[t]'.  The normalised covariance terms are
+    B_stjk = delta_jk Gamma~_j[s, t] - K_j[s] . K_k[t], and (clubSandwich's
+    ``total_variance_mat``) nu = q (q + 1) / sum_st sum_jk (B_stjk B_tsjk + B_ssjk B_ttjk),
+    expanded so that only per-cluster terms and the p x p matrices Z_st appear.
+    For q = 1 this is the Satterthwaite df 2 E^2 / Var.
+    """
+    q = C.shape[0]
+    gam = C @ parts.gamma @ C.T  # (J, q, q)
+    K = C @ parts.h  # (J, q, p)
+    omega = (gam - K @ K.transpose(0, 2, 1)).sum(axis=0)
+    values, vectors = np.linalg.eigh(omega)
+    inv_sqrt = np.where(values > _EIGEN_TOL, 1.0 / np.sqrt(np.maximum(values, _EIGEN_TOL)), 0.0)
+    norm = (vectors * inv_sqrt) @ vectors.T
+    gam = norm @ gam @ norm
+    K = norm @ K
+    N = K @ K.transpose(0, 2, 1)
+    Z = np.einsum("jsa,jtb->stab", K, K)
+    diag_gam = np.einsum("jss->j", gam)
+    diag_n = np.einsum("jss->j", N)
+    total = (
+        np.einsum("jst,jts->", gam, gam)
+        + np.sum(diag_gam**2)
+        - 2.0 * np.einsum("jst,jst->", gam, N)
+        - 2.0 * np.sum(diag_gam * diag_n)
+        + np.einsum("tsab,tsba->", Z, Z)
+        + np.einsum("stab,tsba->", Z, Z)
+    )
+    return float(q * (q + 1) / total)
+
+
+def _htz_test(C: np.ndarray, parts: _SandwichParts) -> WaldTestResult:
+    """F = delta Q / q on (q, nu - q + 1) df, delta = max((nu - q + 1) / nu, 0).
+
+    Q = (C beta)' (C V_R C')^-1 (C beta) (Tipton & Pustejovsky 2015; clubSandwich
+    ``Hotelling_Tsq``).
+    """
+    q = C.shape[0]
+    cb = C @ parts.beta
+    Q = float(cb @ np.linalg.solve(C @ parts.vcov @ C.T, cb))
+    nu = _htz_nu(C, parts)
+    df2 = nu - q + 1.0
+    F = max(df2 / nu, 0.0) * Q / q
+    pvalue = float(stats.f.sf(F, q, df2)) if df2 > 0 else float("nan")
+    return WaldTestResult(stat=F, df1=q, df2=df2, pvalue=pvalue)
