@@ -18,13 +18,20 @@ import pandas as pd
 from scipy import stats
 
 from metaally.inputs import effect_arrays
-from metaally.printing import Printable, fmt_num, fmt_pvalue
+from metaally.printing import Printable, coef_table, fmt_num, pvalue_phrase
 from metaally.univariate import RandomEffectsResult, random_effects
 
 # Largest k for which the rank test uses Kendall's exact null distribution (its
 # cost grows as k³); above it, and whenever there are ties, the normal
 # approximation is used (R's ``cor.test`` cannot compute larger exact tables either).
 EXACT_RANK_TEST_MAX_K = 400
+
+
+
+
+def _p_phrase(p: float) -> str:
+    """``p = 0.4218`` or ``p < .0001``, as metafor's regtest/ranktest printouts."""
+    return pvalue_phrase(p).replace("p-val", "p")
 
 
 # --------------------------------------------------------------------------- Egger
@@ -73,7 +80,7 @@ class EggerResult(Printable):
                 "Predictor: standard error",
                 f"k = {self.k}",
                 "",
-                f"Test for Funnel Plot Asymmetry: {stat}, p = {fmt_pvalue(self.pvalue)}",
+                f"Test for Funnel Plot Asymmetry: {stat}, {_p_phrase(self.pvalue)}",
                 f"Limit Estimate (as sei -> 0):   b = {fmt_num(self.limit_estimate)} "
                 f"({pct} CI: {fmt_num(self.limit_ci_low)}, {fmt_num(self.limit_ci_high)})",
             ]
@@ -178,12 +185,14 @@ class RankTestResult(Printable):
                 "Rank Correlation Test for Funnel Plot Asymmetry",
                 "",
                 f"k = {self.k}; p-value: {method}",
-                f"Kendall's tau = {fmt_num(self.tau)}, p = {fmt_pvalue(self.pvalue)}",
+                f"Kendall's tau = {fmt_num(self.tau)}, {_p_phrase(self.pvalue)}",
             ]
         )
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame([{"k": self.k, "tau": self.tau, "pvalue": self.pvalue, "exact": self.exact}])
+        return pd.DataFrame(
+            [{"k": self.k, "tau": self.tau, "pvalue": self.pvalue, "exact": self.exact}]
+        )
 
 
 def rank_test(yi: Any, vi: Any) -> RankTestResult:
@@ -257,12 +266,17 @@ def _kendall_normal_pvalue(tau: float, x: np.ndarray, y: np.ndarray) -> float:
     tx = _tie_sizes(x)
     ty = _tie_sizes(y)
     n0 = n * (n - 1) / 2.0
-    s = tau * np.sqrt((n0 - np.sum(tx * (tx - 1)) / 2.0) * (n0 - np.sum(ty * (ty - 1)) / 2.0))
+    pairs_x, pairs_y = np.sum(tx * (tx - 1)), np.sum(ty * (ty - 1))
+    s = tau * np.sqrt((n0 - pairs_x / 2.0) * (n0 - pairs_y / 2.0))
     var_s = (
-        (n * (n - 1) * (2 * n + 5) - np.sum(tx * (tx - 1) * (2 * tx + 5)) - np.sum(ty * (ty - 1) * (2 * ty + 5)))
-        / 18.0
-        + np.sum(tx * (tx - 1)) * np.sum(ty * (ty - 1)) / (2.0 * n * (n - 1))
-        + np.sum(tx * (tx - 1) * (tx - 2)) * np.sum(ty * (ty - 1) * (ty - 2)) / (9.0 * n * (n - 1) * (n - 2))
+        n * (n - 1) * (2 * n + 5)
+        - np.sum(tx * (tx - 1) * (2 * tx + 5))
+        - np.sum(ty * (ty - 1) * (2 * ty + 5))
+    ) / 18.0
+    var_s += pairs_x * pairs_y / (2.0 * n * (n - 1))
+    var_s += (
+        np.sum(tx * (tx - 1) * (tx - 2)) * np.sum(ty * (ty - 1) * (ty - 2))
+        / (9.0 * n * (n - 1) * (n - 2))
     )
     return float(2.0 * stats.norm.sf(abs(s / np.sqrt(var_s))))
 
@@ -305,7 +319,8 @@ class TrimFillResult(Printable):
     @property
     def filled(self) -> pd.DataFrame:
         """The imputed effects, one row each (``yi``, ``vi``)."""
-        return pd.DataFrame({"yi": self.yi_all[self.filled_mask], "vi": self.vi_all[self.filled_mask]})
+        mask = self.filled_mask
+        return pd.DataFrame({"yi": self.yi_all[mask], "vi": self.vi_all[mask]})
 
     def summary(self) -> str:
         head = (
@@ -449,16 +464,24 @@ def _missing_count(centred: np.ndarray, estimator: str) -> tuple[int, float]:
 
 @dataclass(frozen=True)
 class PetPeeseResult(Printable):
-    """PET and PEESE limit estimates and the conditional PET-PEESE choice."""
+    """PET and PEESE limit estimates (intercepts) and the conditional PET-PEESE choice.
+
+    ``estimate``/``ci_low``/``ci_high`` are those of the ``chosen`` model;
+    ``pet_pvalue``/``peese_pvalue`` are two-sided, ``pet_pvalue_one_sided`` is
+    the p-value of the test that decides (see :func:`pet_peese`).
+    """
 
     k: int
+    df: int
     pet_estimate: float
     pet_se: float
+    pet_stat: float
     pet_pvalue: float
     pet_ci_low: float
     pet_ci_high: float
     peese_estimate: float
     peese_se: float
+    peese_stat: float
     peese_pvalue: float
     peese_ci_low: float
     peese_ci_high: float
@@ -473,22 +496,17 @@ class PetPeeseResult(Printable):
 
     def summary(self) -> str:
         pct = f"{100 * self.level:g}%"
-        rows = [
-            f"{'':6} {'estimate':>9} {'se':>8} {'pval':>8} {'ci.lb':>9} {'ci.ub':>9}",
-            f"{'PET':6} {fmt_num(self.pet_estimate):>9} {fmt_num(self.pet_se):>8} "
-            f"{fmt_pvalue(self.pet_pvalue):>8} {fmt_num(self.pet_ci_low):>9} {fmt_num(self.pet_ci_high):>9}",
-            f"{'PEESE':6} {fmt_num(self.peese_estimate):>9} {fmt_num(self.peese_se):>8} "
-            f"{fmt_pvalue(self.peese_pvalue):>8} {fmt_num(self.peese_ci_low):>9} "
-            f"{fmt_num(self.peese_ci_high):>9}",
-        ]
         sign = ">" if self.alternative == "greater" else "<"
+        table = self.to_frame().set_index("model").drop(columns="chosen")
         return "\n".join(
             [
                 f"PET-PEESE (Stanley & Doucouliagos 2014; WLS, weights 1/vi; k = {self.k})",
                 "",
-                *rows,
+                "Limit estimates (intercepts):",
                 "",
-                f"PET one-sided test of b0 {sign} 0: p = {fmt_pvalue(self.pet_pvalue_one_sided)} "
+                coef_table(table, "tval"),
+                "",
+                f"PET one-sided test of b0 {sign} 0: {_p_phrase(self.pet_pvalue_one_sided)} "
                 f"(alpha = {self.alpha:g}) -> {self.chosen}",
                 f"PET-PEESE estimate: {fmt_num(self.estimate)} "
                 f"({pct} CI: {fmt_num(self.ci_low)}, {fmt_num(self.ci_high)})",
@@ -496,17 +514,22 @@ class PetPeeseResult(Printable):
         )
 
     def to_frame(self) -> pd.DataFrame:
+        """One row per model (PET, PEESE): the intercept's estimate, se, t, df, p, CI."""
         rows = []
         for model in ("PET", "PEESE"):
             prefix = model.lower()
             rows.append(
                 {
                     "model": model,
-                    "estimate": getattr(self, f"{prefix}_estimate"),
-                    "se": getattr(self, f"{prefix}_se"),
-                    "pvalue": getattr(self, f"{prefix}_pvalue"),
-                    "ci_low": getattr(self, f"{prefix}_ci_low"),
-                    "ci_high": getattr(self, f"{prefix}_ci_high"),
+                    **{
+                        name: getattr(self, f"{prefix}_{name}")
+                        for name in ("estimate", "se", "stat")
+                    },
+                    "df": self.df,
+                    **{
+                        name: getattr(self, f"{prefix}_{name}")
+                        for name in ("pvalue", "ci_low", "ci_high")
+                    },
                     "chosen": model == self.chosen,
                 }
             )
@@ -528,11 +551,11 @@ def pet_peese(
     estimate; SEs, two-sided p-values and CIs use the t distribution with
     k − 2 df.
 
-    Conditional rule: PET's one-sided t test of H0: b0 = 0 against
-    H1: b0 > 0 (``alternative="greater"``, effects coded so that positive is
-    the intended effect, as in metaally's data) or b0 < 0 (``"less"``); if it
-    rejects at ``alpha`` = 0.05 (there is a genuine effect) the PEESE estimate
-    is chosen, otherwise the PET estimate.
+    Conditional rule: PET's one-sided t test (k − 2 df) of H0: b0 = 0 against
+    H1: b0 > 0 (``alternative="greater"``, for effects coded so that positive
+    is the intended effect, as in metaally's data) or H1: b0 < 0 (``"less"``);
+    if it rejects at ``alpha`` = 0.05, i.e. there is evidence of a genuine
+    effect, the PEESE estimate is chosen, otherwise the PET estimate.
     """
     if alternative not in ("greater", "less"):
         raise ValueError(f"alternative must be 'greater' or 'less', not {alternative!r}")
@@ -542,38 +565,30 @@ def pet_peese(
         raise ValueError("PET-PEESE needs at least 3 effect sizes")
     pet = _wls_intercept(y, np.sqrt(v), 1.0 / v, level)
     peese = _wls_intercept(y, v, 1.0 / v, level)
-    t_pet = pet[0] / pet[1]
-    one_sided = float(stats.t.sf(t_pet if alternative == "greater" else -t_pet, k - 2))
+    directed = pet["stat"] if alternative == "greater" else -pet["stat"]
+    one_sided = float(stats.t.sf(directed, k - 2))
     chosen, best = ("PEESE", peese) if one_sided < alpha else ("PET", pet)
     return PetPeeseResult(
         k=k,
-        pet_estimate=pet[0],
-        pet_se=pet[1],
-        pet_pvalue=pet[2],
-        pet_ci_low=pet[3],
-        pet_ci_high=pet[4],
-        peese_estimate=peese[0],
-        peese_se=peese[1],
-        peese_pvalue=peese[2],
-        peese_ci_low=peese[3],
-        peese_ci_high=peese[4],
+        df=k - 2,
+        **{f"pet_{name}": value for name, value in pet.items()},
+        **{f"peese_{name}": value for name, value in peese.items()},
         pet_pvalue_one_sided=one_sided,
         alternative=alternative,
         alpha=alpha,
         chosen=chosen,
-        estimate=best[0],
-        ci_low=best[3],
-        ci_high=best[4],
+        estimate=best["estimate"],
+        ci_low=best["ci_low"],
+        ci_high=best["ci_high"],
         level=level,
     )
 
 
-def _wls_intercept(
-    y: np.ndarray, x: np.ndarray, w: np.ndarray, level: float
-) -> tuple[float, float, float, float, float]:
+def _wls_intercept(y: np.ndarray, x: np.ndarray, w: np.ndarray, level: float) -> dict[str, float]:
     """Intercept of the WLS line y = b0 + b1·x (R ``lm`` with weights ``w``).
 
-    Returns (b0, se, two-sided p, CI low, CI high) with σ̂² = Σ wᵢeᵢ²/(k − 2).
+    σ̂² = Σ wᵢeᵢ²/(k − 2); returns b0's estimate, se, t statistic, two-sided
+    p-value and CI.
     """
     k = y.shape[0]
     X = np.column_stack([np.ones(k), x])
@@ -583,6 +598,12 @@ def _wls_intercept(
     sigma2 = np.sum(w * resid**2) / (k - 2)
     se = float(np.sqrt(sigma2 * xtwx_inv[0, 0]))
     b0 = float(beta[0])
-    pvalue = float(2.0 * stats.t.sf(abs(b0 / se), k - 2))
-    half = float(stats.t.ppf(0.5 + level / 2.0, k - 2)) * se
-    return b0, se, pvalue, b0 - half, b0 + half
+    half = float(stats.t.isf((1.0 - level) / 2.0, k - 2)) * se
+    return {
+        "estimate": b0,
+        "se": se,
+        "stat": b0 / se,
+        "pvalue": float(2.0 * stats.t.sf(abs(b0 / se), k - 2)),
+        "ci_low": b0 - half,
+        "ci_high": b0 + half,
+    }

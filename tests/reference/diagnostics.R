@@ -96,7 +96,7 @@ for (name in names(datasets)) {
   for (est in c("L0", "R0", "Q0")) {
     for (method in c("REML", "DL")) {
       m <- rma(d$yi, d$vi, method = method, control = ctrl)
-      t <- tryCatch(trimfill(m, estimator = est), error = function(e) NULL)
+      t <- tryCatch(trimfill(m, estimator = est, control = ctrl), error = function(e) NULL)
       if (is.null(t)) {  # metafor stops (Q0's square root of a negative number)
         tf[[paste(est, method, sep = "_")]] <- list(estimator = est, method = method, error = TRUE)
         next
@@ -110,8 +110,8 @@ for (name in names(datasets)) {
   }
   # side forced against the default choice
   m <- rma(d$yi, d$vi, method = "REML", control = ctrl)
-  other <- if (trimfill(m)$side == "left") "right" else "left"
-  t <- trimfill(m, side = other)
+  other <- if (trimfill(m, control = ctrl)$side == "left") "right" else "left"
+  t <- trimfill(m, side = other, control = ctrl)
   tf[["L0_REML_forced"]] <- list(
     estimator = "L0", method = "REML", side_arg = other, k0 = t$k0, side = t$side,
     estimate = num(t$beta), se = num(t$se), ci_low = num(t$ci.lb), ci_high = num(t$ci.ub),
