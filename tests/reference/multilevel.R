@@ -87,7 +87,7 @@ for (i in seq_len(nrow(grid))) {
                 g$method)
   case <- list(
     id = id, dataset = g$dataset, rho = g$rho, mods = g$mods, method = g$method,
-    coef_names = rownames(fit$beta),
+    coef_names = I(rownames(fit$beta)),
     estimate = unname(c(fit$beta)), se = unname(fit$se), stat = unname(fit$zval),
     pvalue = unname(fit$pval), ci_low = unname(fit$ci.lb), ci_high = unname(fit$ci.ub),
     vcov = unname(fit$vb),
