@@ -37,7 +37,6 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-from scipy.optimize import brentq
 
 from metaally.wls import Design, WLSFit, logdet, trace_p, trace_pp, wls, ypy_squared
 
@@ -45,6 +44,13 @@ METHODS = ("FE", "DL", "HE", "HS", "SJ", "PM", "EB", "ML", "REML")
 
 TOL = 1e-12
 """Convergence: change in τ² below TOL × (τ² + mean v_i), scale-free."""
+
+LOOSE_TOL = 1e-5
+"""metafor's default threshold, relative: a Fisher iteration still moving more than this
+after FISHER_MAXITER steps is one metafor reports as "did not converge"."""
+
+FISHER_MAXITER = 100
+"""metafor's ``maxiter`` for Fisher scoring."""
 
 MAXITER = 500
 
@@ -69,23 +75,37 @@ class Problem:
     design: Design
     k: np.ndarray
     df: np.ndarray
+    vbar: np.ndarray
 
-    @property
-    def vbar(self) -> np.ndarray:
-        return np.sum(self.m * self.v, axis=1) / self.k
+    def weights(self, tau2: np.ndarray) -> np.ndarray:
+        return self.m / (self.v + tau2[:, None])
 
-    def weights(self, tau2: np.ndarray, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
-        return self.m[rows] / (self.v[rows] + tau2[:, None])
-
-    def fit(self, tau2: np.ndarray, rows: np.ndarray | slice = slice(None)) -> WLSFit:
-        design = self.design if isinstance(rows, slice) else self.design.take(rows)
-        return wls(self.y[rows], self.weights(tau2, rows), design)
+    def fit(self, tau2: np.ndarray) -> WLSFit:
+        return wls(self.y, self.weights(tau2), self.design)
 
     def sub(self, rows: np.ndarray) -> Problem:
         return Problem(
             self.y[rows], self.v[rows], self.m[rows], self.design.take(rows),
-            self.k[rows], self.df[rows],
+            self.k[rows], self.df[rows], self.vbar[rows],
         )
+
+
+class _WorkingSet:
+    """The rows of ``pb`` still iterating; re-extracted only when fewer than half remain,
+    so that the copies cost O(B) in total rather than per iteration."""
+
+    def __init__(self, pb: Problem, rows: np.ndarray | None = None) -> None:
+        self.pb = pb
+        self.idx = np.arange(pb.y.shape[0]) if rows is None else rows
+        self.sub = pb if rows is None else pb.sub(rows)
+
+    def shrink(self, active: np.ndarray) -> bool:
+        """Drop finished rows if worthwhile; False when none is left."""
+        keep = active[self.idx]
+        if keep.sum() < 0.5 * self.idx.size:
+            self.idx = self.idx[keep]
+            self.sub = self.pb.sub(self.idx)
+        return bool(keep.any())
 
 
 def make_problem(
@@ -101,7 +121,8 @@ def make_problem(
     k = m.sum(axis=1)
     if center:
         y = (y - (y.sum(axis=1) / np.maximum(k, 1))[:, None]) * m
-    return Problem(y=y, v=v, m=m, design=design, k=k, df=k - design.p)
+    vbar = np.sum(m * v, axis=1) / np.maximum(k, 1)
+    return Problem(y=y, v=v, m=m, design=design, k=k, df=k - design.p, vbar=vbar)
 
 
 def estimate_tau2(
@@ -170,6 +191,10 @@ def _pm(pb: Problem) -> Tau2Estimate:
     return solve_q(pb, pb.df)
 
 
+Equation = Callable[[Problem, np.ndarray, np.ndarray], np.ndarray]
+"""f(sub-problem, τ², row indices) for a batch of rows; decreasing through its root."""
+
+
 def solve_q(pb: Problem, target: np.ndarray) -> Tau2Estimate:
     """Root τ² ≥ 0 of Q(τ²) = target, or 0 where Q(0) ≤ target.
 
@@ -179,21 +204,23 @@ def solve_q(pb: Problem, target: np.ndarray) -> Tau2Estimate:
     """
     tau2 = np.zeros(pb.y.shape[0])
     active = np.ones(pb.y.shape[0], dtype=bool)
+    work = _WorkingSet(pb)
     for _ in range(MAXITER):
-        rows = np.flatnonzero(active)
-        if rows.size == 0:
+        if not work.shrink(active):
             break
-        fit = pb.fit(tau2[rows], rows)
-        excess = fit.rss - target[rows]
+        idx, sub = work.idx, work.sub
+        fit = sub.fit(tau2[idx])
+        excess = fit.rss - target[idx]
         with np.errstate(divide="ignore", invalid="ignore"):
-            step = np.where(excess > 0, excess / ypy_squared(fit), 0.0)
+            step = np.where((excess > 0) & active[idx], excess / ypy_squared(fit), 0.0)
         step = np.nan_to_num(step, nan=0.0, posinf=0.0)
-        tau2[rows] += step
-        active[rows[step <= TOL * (tau2[rows] + pb.vbar[rows])]] = False
-    return _fallback(
-        pb, tau2, active, lambda fit, t, rows: fit.rss - target[rows],
-        "the Paule-Mandel equation Q(tau^2) = k - p",
-    )
+        tau2[idx] += step
+        active[idx[step <= TOL * (tau2[idx] + sub.vbar)]] = False
+
+    def equation(sub: Problem, t: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return sub.fit(t).rss - target[rows]
+
+    return _finish(pb, tau2, active, active, equation, np.copy(tau2), "Q(tau^2) = target")
 
 
 def _score_reml(fit: WLSFit, pb: Problem) -> tuple[np.ndarray, np.ndarray]:
@@ -216,27 +243,44 @@ def _loglik(fit: WLSFit, pb: Problem, restricted: bool) -> np.ndarray:
 
 
 def _fisher_scoring(pb: Problem, restricted: bool) -> Tau2Estimate:
-    """metafor's Fisher scoring: τ² ← τ² + score/information from max(0, HE),
-    the step halved while it would cross 0; then τ² = 0 if that is more likely."""
+    """metafor's Fisher scoring: τ² ← τ² + score/information from max(0, HE), the step
+    halved while it would cross 0, at most 100 steps; then τ² = 0 if that is more likely.
+
+    The τ² visited bracket the root (score > 0 below, < 0 above).  Rows still moving
+    after 100 steps are finished by the bracketing search; they count as a fallback
+    (metafor would stop with "did not converge") unless their last step was already
+    below metafor's default threshold (10⁻⁵, here relative to τ² + mean v_i).
+    """
     score = _score_reml if restricted else _score_ml
+    n = pb.y.shape[0]
     tau2 = np.maximum(_he(pb).tau2, 0.0)
-    active = np.ones(pb.y.shape[0], dtype=bool)
-    for _ in range(MAXITER):
-        rows = np.flatnonzero(active)
-        if rows.size == 0:
+    lo, hi = np.zeros(n), np.full(n, np.inf)
+    active = np.ones(n, dtype=bool)
+    loose = np.zeros(n, dtype=bool)
+    work = _WorkingSet(pb)
+    for _ in range(FISHER_MAXITER):
+        if not work.shrink(active):
             break
-        sub = pb.sub(rows)
-        u, info = score(sub.fit(tau2[rows]), sub)
+        idx, sub = work.idx, work.sub
+        on = active[idx]
+        t = tau2[idx]
+        u, info = score(sub.fit(t), sub)
+        lo[idx] = np.where(on & (u > 0), np.maximum(lo[idx], t), lo[idx])
+        hi[idx] = np.where(on & (u < 0), np.minimum(hi[idx], t), hi[idx])
         with np.errstate(divide="ignore", invalid="ignore"):
-            adj = np.nan_to_num(u / info, nan=0.0, posinf=0.0, neginf=0.0)
-        new = _step_within_bound(tau2[rows], adj)
-        change = np.abs(new - tau2[rows])
-        tau2[rows] = new
-        active[rows[change <= TOL * (new + pb.vbar[rows])]] = False
-    est = _fallback(
-        pb, tau2, active, lambda fit, t, rows: score(fit, pb.sub(rows))[0],
-        "the restricted likelihood score" if restricted else "the likelihood score",
-    )
+            adj = np.where(on, np.nan_to_num(u / info, nan=0.0, posinf=0.0, neginf=0.0), 0.0)
+        new = _step_within_bound(t, adj)
+        change = np.abs(new - t)
+        tau2[idx] = new
+        scale = new + sub.vbar
+        loose[idx] = np.where(on, change <= LOOSE_TOL * scale, loose[idx])
+        active[idx[change <= TOL * scale]] = False
+
+    def equation(sub: Problem, t: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return score(sub.fit(t), sub)[0]
+
+    name = "the restricted likelihood score" if restricted else "the likelihood score"
+    est = _finish(pb, tau2, active, active & ~loose, equation, lo, name, hi)
     rows = np.flatnonzero(est.tau2 > 0)
     if rows.size:
         sub = pb.sub(rows)
@@ -258,34 +302,68 @@ def _step_within_bound(tau2: np.ndarray, adj: np.ndarray) -> np.ndarray:
     return new
 
 
-def _fallback(
-    pb: Problem, tau2: np.ndarray, failed: np.ndarray,
-    equation: Callable[[WLSFit, np.ndarray, np.ndarray], np.ndarray], name: str,
+def _finish(
+    pb: Problem, tau2: np.ndarray, unfinished: np.ndarray, failed: np.ndarray,
+    equation: Equation, lo: np.ndarray, name: str, hi: np.ndarray | None = None,
 ) -> Tau2Estimate:
-    """Solve ``equation`` (decreasing through its root) by Brent's method for the failed rows."""
-    rows = np.flatnonzero(failed)
-    for i in rows:
-        idx = np.array([i])
-
-        def f(t: float, idx: np.ndarray = idx) -> float:
-            tt = np.array([t])
-            return float(equation(pb.fit(tt, idx), tt, idx)[0])
-
-        if f(0.0) <= 0:
-            tau2[i] = 0.0
-            continue
-        hi = max(float(pb.vbar[i]), 1e-300)
-        while f(hi) > 0:
-            hi *= 10.0
-        tau2[i] = brentq(f, 0.0, hi, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=1000)
+    """Solve ``equation`` by bracketing for the ``unfinished`` rows; warn about ``failed`` ones."""
+    rows = np.flatnonzero(unfinished)
     if rows.size:
+        upper = np.full(rows.size, np.inf) if hi is None else hi[rows]
+        tau2[rows] = bracketed_root(pb, rows, equation, lo[rows], upper)
+    if failed.any():
         warnings.warn(
-            f"tau^2 iteration did not converge for {rows.size} of {pb.y.shape[0]} data set(s); "
-            f"solved {name} by a bracketing root search (Brent) instead",
+            f"tau^2 iteration did not converge for {int(failed.sum())} of {failed.size} data "
+            f"set(s); solved {name} by a bracketing root search instead",
             RuntimeWarning,
-            stacklevel=4,
+            stacklevel=5,
         )
     return Tau2Estimate(tau2, failed)
+
+
+def bracketed_root(
+    pb: Problem, rows: np.ndarray, equation: Equation, lo: np.ndarray, hi: np.ndarray
+) -> np.ndarray:
+    """Root of a decreasing ``equation`` in [lo, hi] for each row, by regula falsi
+    (Illinois variant: superlinear and always bracketing).  A row with f(lo) ≤ 0 at
+    lo = 0 has its root at the bound 0; an infinite or too small ``hi`` is extended."""
+    def f(idx: np.ndarray, t: np.ndarray) -> np.ndarray:
+        return equation(pb.sub(rows[idx]), t, rows[idx])
+
+    vbar = pb.vbar[rows]
+    lo, hi = lo.copy(), hi.copy()
+    f_lo = f(np.arange(rows.size), lo)
+    root = np.where(f_lo <= 0, lo, np.nan)
+    hi = np.where(np.isfinite(hi), hi, 2 * lo + vbar)
+    f_hi = np.full(rows.size, -np.inf)
+    grow = np.flatnonzero(f_lo > 0)
+    for _ in range(MAXITER):
+        if grow.size == 0:
+            break
+        f_hi[grow] = f(grow, hi[grow])
+        up = f_hi[grow] > 0
+        lo[grow[up]], f_lo[grow[up]] = hi[grow[up]], f_hi[grow[up]]
+        hi[grow[up]] = 4 * hi[grow[up]] + vbar[grow[up]]
+        grow = grow[up]
+    side = np.zeros(rows.size)
+    todo = np.flatnonzero(np.isnan(root))
+    for _ in range(MAXITER):
+        if todo.size == 0:
+            break
+        a, b, fa, fb = lo[todo], hi[todo], f_lo[todo], f_hi[todo]
+        c = np.clip((a * fb - b * fa) / (fb - fa), a, b)
+        fc = f(todo, c)
+        right = fc < 0
+        hi[todo] = np.where(right, c, b)
+        f_hi[todo] = np.where(right, fc, np.where(side[todo] == -1, fb / 2, fb))
+        lo[todo] = np.where(right, a, c)
+        f_lo[todo] = np.where(right, np.where(side[todo] == 1, fa / 2, fa), fc)
+        side[todo] = np.where(right, 1, -1)
+        done = (fc == 0) | (hi[todo] - lo[todo] <= TOL * (c + vbar[todo]))
+        root[todo[done]] = c[done]
+        todo = todo[~done]
+    root[todo] = 0.5 * (lo[todo] + hi[todo])
+    return root
 
 
 def _ml(pb: Problem) -> Tau2Estimate:

@@ -33,7 +33,7 @@ import pandas as pd
 from scipy import stats
 
 from metaally.inputs import design_matrix, effect_arrays
-from metaally.printing import Printable, fmt_num, fmt_pvalue
+from metaally.printing import Printable, coef_table, fmt_num, pvalue_phrase
 from metaally.tau2 import METHODS, estimate, make_problem, solve_q
 from metaally.wls import Design, inverse, logdet, trace_p
 
@@ -354,28 +354,17 @@ class RandomEffectsResult(Printable):
             lines += [
                 "",
                 f"Test for {'Residual ' if mods else ''}Heterogeneity:",
-                f"{name}(df = {self.q_df}) = {fmt_num(self.q)}, p-val {_pv(self.q_pvalue)}",
+                f"{name}(df = {self.q_df}) = {fmt_num(self.q)}, {pvalue_phrase(self.q_pvalue)}",
             ]
         if mods:
             if self.df == np.inf:
                 test = f"QM(df = {self.qm_df1}) = {fmt_num(self.qm)}"
             else:
                 test = f"F(df1 = {self.qm_df1}, df2 = {int(self.qm_df2)}) = {fmt_num(self.qm)}"
-            lines += ["", f"Test of Moderators: {test}, p-val {_pv(self.qm_pvalue)}"]
+            lines += ["", f"Test of Moderators: {test}, {pvalue_phrase(self.qm_pvalue)}"]
+        table = self.coef if self.df == np.inf else self.coef.assign(df=self.df)
         stat = "zval" if self.df == np.inf else "tval"
-        table = self.coef.rename(columns={"stat": stat, "pvalue": "pval", "ci_low": "ci.lb",
-                                          "ci_high": "ci.ub"})
-        cells = [[name] + [fmt_num(x) for x in row[:3]] + [fmt_pvalue(row[3])]
-                 + [fmt_num(x) for x in row[4:]] for name, row in zip(
-                     table.index, table.to_numpy(), strict=True)]
-        header = ["", "estimate", "se", stat, "pval", "ci.lb", "ci.ub"]
-        if self.df != np.inf:
-            header.insert(4, "df")
-            for cell in cells:
-                cell.insert(4, f"{int(self.df)}")
-        widths = [max(len(str(r[j])) for r in [header, *cells]) for j in range(len(header))]
-        fmt_row = lambda r: "  ".join(str(c).rjust(w) for c, w in zip(r, widths, strict=True))  # noqa: E731
-        lines += ["", "Model Results:", "", fmt_row(header), *map(fmt_row, cells)]
+        lines += ["", "Model Results:", "", coef_table(table, stat)]
         if not mods and not np.isnan(self.pi_low):
             lines += ["", f"Prediction interval: [{fmt_num(self.pi_low)}, {fmt_num(self.pi_high)}]"]
         return "\n".join(lines)
@@ -479,11 +468,6 @@ def _critical(df: float, level: float) -> float:
     """Two-sided critical value: z for df = inf, else t(df)."""
     alpha = 1 - level
     return float(stats.norm.isf(alpha / 2) if np.isinf(df) else stats.t.isf(alpha / 2, df))
-
-
-def _pv(p: float) -> str:
-    text = fmt_pvalue(p)
-    return f"< {text[1:]}" if text.startswith("<") else f"= {text}"
 
 
 def _mod_columns(mods: Any) -> list[np.ndarray]:
