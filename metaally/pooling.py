@@ -1,0 +1,460 @@
+"""Pooling the analysis table by a coding column: targeted component, Table 2 group, technique …
+
+``pool_by(effects, by)`` fits one random-effects model per level of a coding column
+(multi-valued cells separated by ";": a study counts toward every level it names) and
+one over all included effects.  ``pool_by_component`` is the case the review asks for:
+the four components of allyship plus the Table 2 groups.
+
+Models (``model=``):
+
+* ``"che"`` — correlated-and-hierarchical-effects working model (study and effect
+  random effects, within-study sampling correlation ``rho``) with CR2 cluster-robust
+  standard errors and Satterthwaite degrees of freedom (Pustejovsky & Tipton 2022,
+  *Prev. Sci.* 23:425–438; metafor ``rma.mv`` + ``robust(clubSandwich = TRUE)``).
+* ``"aggregate"`` — one composite effect per study (``aggregate``, compound symmetry
+  with ``rho``), then a univariate random-effects model with Knapp–Hartung t tests.
+* ``"univariate"`` — every effect as if independent (REML + Knapp–Hartung); it
+  ignores dependence and is reported only for comparison.
+
+Small-k honesty (issue 5): a level without studies gives a NaN row noted "no studies
+yet"; a level with one study reports that study's aggregated effect with a z interval
+and no heterogeneity; a CHE fit whose Satterthwaite df is below 4 is noted "robust CI
+unreliable (df < 4)".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from metaally.aggregate import aggregate
+from metaally.multilevel import multilevel
+from metaally.printing import Printable, fmt_num, fmt_pvalue
+from metaally.univariate import random_effects
+
+COMPONENTS: tuple[str, ...] = (
+    "awareness",
+    "authentic_motivation",
+    "action_orientation",
+    "all_inclusivity",
+)
+MODELS: tuple[str, ...] = ("che", "aggregate", "univariate")
+
+POOLED_COLUMNS: list[str] = [
+    "grouping", "level", "k_studies", "k_effects", "estimate", "se", "ci_low", "ci_high",
+    "df", "pvalue", "pi_low", "pi_high", "sigma2_study", "sigma2_within", "i2", "model", "note",
+]
+
+NOTE_NO_STUDIES = "no studies yet"
+NOTE_SINGLE_STUDY = "one study: its aggregated effect, no heterogeneity"
+NOTE_SMALL_DF = "robust CI unreliable (df < 4)"
+NOTE_INDEPENDENT = "ignores dependence: effects treated as independent"
+
+_STUDY_COLUMNS = ["study_id", "citation", "year", "k_effects", "yi", "vi", "ci_low", "ci_high",
+                  "weight"]
+
+
+@dataclass(frozen=True, eq=False)
+class PooledGroup(Printable):
+    """One pooled estimate: a level of a coding column (or all effects) under one model.
+
+    ``studies`` holds one row per study in the group: its aggregated effect ``yi``/``vi``
+    (compound symmetry with ``rho``), a z interval and its percent weight in the model,
+    ``1' (sigma2_study J + sigma2_within I + V_i)^-1 1`` normalised to 100.
+    """
+
+    grouping: str
+    level: str
+    model: str
+    rho: float
+    k_studies: int
+    k_effects: int
+    estimate: float
+    se: float
+    ci_low: float
+    ci_high: float
+    df: float
+    pvalue: float
+    pi_low: float
+    pi_high: float
+    sigma2_study: float
+    sigma2_within: float
+    i2: float
+    note: str
+    studies: pd.DataFrame
+
+    def summary(self) -> str:
+        title = "all included effects" if self.grouping == "overall" else (
+            f"{self.grouping} = {self.level}")
+        lines = [
+            f"Pooled estimate, {title} ({_MODEL_NAMES[self.model]}, rho = {self.rho:g})",
+            f"k = {self.k_studies} studies, {self.k_effects} effects",
+        ]
+        if self.k_studies == 0:
+            return "\n".join([*lines, "", self.note])
+        lines += [
+            f"sigma^2 (study) = {fmt_num(self.sigma2_study)}; "
+            f"sigma^2 (within) = {fmt_num(self.sigma2_within)}; I^2 = {fmt_num(self.i2, 2)}%",
+            "",
+            "estimate      se      df    pval   ci.lb   ci.ub   pi.lb   pi.ub",
+            f"{fmt_num(self.estimate):>8} {fmt_num(self.se):>7} {fmt_num(self.df, 2):>7} "
+            f"{fmt_pvalue(self.pvalue):>7} {fmt_num(self.ci_low):>7} {fmt_num(self.ci_high):>7} "
+            f"{fmt_num(self.pi_low):>7} {fmt_num(self.pi_high):>7}",
+        ]
+        if self.note:
+            lines += ["", f"Note: {self.note}"]
+        return "\n".join(lines)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row with the columns of ``pool_by`` (``POOLED_COLUMNS``)."""
+        return pd.DataFrame([{c: getattr(self, c) for c in POOLED_COLUMNS}], columns=POOLED_COLUMNS)
+
+
+_MODEL_NAMES = {
+    "che": "CHE working model, REML, CR2 robust SE, Satterthwaite df",
+    "aggregate": "studies aggregated, random effects, REML, Knapp-Hartung",
+    "univariate": "effects as independent, random effects, REML, Knapp-Hartung",
+}
+
+
+def pool_groups(
+    effects: pd.DataFrame,
+    by: str | None,
+    model: str = "che",
+    rho: float = 0.6,
+    method: str = "REML",
+    levels: Sequence[str] | None = None,
+) -> list[PooledGroup]:
+    """Fit one model per level of the coding column ``by`` (``None``: all effects).
+
+    Only rows with ``included`` true enter.  A cell holding several levels separated
+    by ";" puts the effect in each of them.  ``levels`` fixes which levels appear and
+    in what order (levels without studies then give a "no studies yet" group); by
+    default every level found in the column, in order of first appearance.
+    """
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {', '.join(MODELS)}; got {model!r}")
+    _check_columns(effects, [] if by is None else [by])
+    included = effects[effects["included"].astype(bool)]
+    if by is None:
+        return [_pool(included, "overall", "overall", model, rho, method)]
+    members = _split(effects[by])
+    if levels is None:
+        levels = list(dict.fromkeys(level for cell in members for level in cell))
+    in_sample = _split(included[by])
+    return [
+        _pool(included[[level in cell for cell in in_sample]], by, level, model, rho, method)
+        for level in levels
+    ]
+
+
+def pool_by(
+    effects: pd.DataFrame,
+    by: str,
+    model: str = "che",
+    rho: float = 0.6,
+    method: str = "REML",
+    levels: Sequence[str] | None = None,
+    overall: bool = True,
+) -> pd.DataFrame:
+    """Pooled estimate per level of the coding column ``by``, plus an ``overall`` row.
+
+    Columns ``POOLED_COLUMNS``: ``grouping`` (``by`` or "overall"), ``level``, k studies
+    and effects, estimate, se, CI, df, p, prediction interval, variance components
+    (``sigma2_study``, ``sigma2_within``; for the univariate models tau^2 is in
+    ``sigma2_study``), I^2 (percent), ``model`` and a ``note``.  See ``pool_groups``.
+    """
+    groups = pool_groups(effects, by, model, rho, method, levels)
+    if overall:
+        groups += pool_groups(effects, None, model, rho, method)
+    return pd.concat([g.to_frame() for g in groups], ignore_index=True)
+
+
+def pool_by_component(
+    effects: pd.DataFrame, model: str = "che", rho: float = 0.6, method: str = "REML"
+) -> pd.DataFrame:
+    """Issue 5's table: one row per targeted component, per Table 2 group, and overall.
+
+    The ``components`` column gives the four canonical components (``COMPONENTS``;
+    all-inclusivity has no studies yet), ``table_group`` Table 2's group labels.
+    ``grouping`` is "component", "table_group" or "overall"; the level is in ``component``.
+    """
+    table = pd.concat(
+        [
+            pool_by(effects, "components", model, rho, method, levels=COMPONENTS, overall=False),
+            pool_by(effects, "table_group", model, rho, method),
+        ],
+        ignore_index=True,
+    )
+    table["grouping"] = table["grouping"].replace({"components": "component"})
+    return table.rename(columns={"level": "component"})
+
+
+@dataclass(frozen=True, eq=False)
+class DifferencesResult(Printable):
+    """Meta-regression of effects on one 0/1 indicator per level (no intercept).
+
+    With multi-membership (a study targeting several components has several indicators
+    equal to 1) a coefficient is that level's additive contribution, equal to the level's
+    mean only for studies targeting it alone.  ``stat``/``df_num``/``df_den``/``pvalue``
+    test that all coefficients are equal (HTZ Wald test, Tipton & Pustejovsky 2015,
+    *J. Educ. Behav. Stat.* 40:604–634).
+    """
+
+    by: str
+    rho: float
+    coefficients: pd.DataFrame
+    sigma2_study: float
+    sigma2_within: float
+    stat: float
+    df_num: float
+    df_den: float
+    pvalue: float
+    note: str
+
+    def summary(self) -> str:
+        lines = [
+            f"Differences between levels of {self.by}: multilevel meta-regression "
+            f"(CHE, rho = {self.rho:g}, REML), one indicator per level, no intercept; CR2 robust",
+            f"sigma^2 (study) = {fmt_num(self.sigma2_study)}; "
+            f"sigma^2 (within) = {fmt_num(self.sigma2_within)}",
+            "",
+            f"{'level':<24} {'k':>3} {'estimate':>9} {'se':>7} {'df':>6} {'pval':>7} "
+            f"{'ci.lb':>7} {'ci.ub':>7}",
+        ]
+        for row in self.coefficients.itertuples():
+            lines.append(
+                f"{row.level:<24} {row.k_studies:>3} {fmt_num(row.estimate):>9} "
+                f"{fmt_num(row.se):>7} {fmt_num(row.df, 2):>6} {fmt_pvalue(row.pvalue):>7} "
+                f"{fmt_num(row.ci_low):>7} {fmt_num(row.ci_high):>7}"
+            )
+        lines += [
+            "",
+            f"Test that all levels are equal (HTZ): F({fmt_num(self.df_num, 0)}, "
+            f"{fmt_num(self.df_den, 2)}) = {fmt_num(self.stat)}, p = {fmt_pvalue(self.pvalue)}",
+        ]
+        if self.note:
+            lines += ["", f"Note: {self.note}"]
+        return "\n".join(lines)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy table: one ``coefficient`` row per level, then one ``test`` row."""
+        coefs = self.coefficients.assign(row_type="coefficient")
+        test = pd.DataFrame([{
+            "row_type": "test", "level": "all equal (HTZ Wald)", "statistic": self.stat,
+            "df_num": self.df_num, "df_den": self.df_den, "pvalue": self.pvalue,
+            "note": self.note,
+        }])
+        columns = ["row_type", "level", "k_studies", "k_effects", "estimate", "se", "df",
+                   "ci_low", "ci_high", "pvalue", "statistic", "df_num", "df_den", "note"]
+        return pd.concat([coefs, test], ignore_index=True).reindex(columns=columns)
+
+
+def differences_by(
+    effects: pd.DataFrame,
+    by: str,
+    rho: float = 0.6,
+    method: str = "REML",
+    levels: Sequence[str] | None = None,
+) -> DifferencesResult:
+    """Do the levels of ``by`` differ?  CHE meta-regression with one indicator per level.
+
+    Only included rows; levels without studies are left out.  The model is
+    ``y_ij = sum_c beta_c x_ijc + u_i + w_ij + e_ij`` (CHE, ``rho``), fitted by REML,
+    with CR2 robust standard errors and Satterthwaite df; the HTZ Wald test of
+    ``beta_1 = ... = beta_q`` uses the constraints ``beta_c - beta_1 = 0``
+    (clubSandwich ``constrain_equal``).
+    """
+    _check_columns(effects, [by])
+    data = effects[effects["included"].astype(bool)]
+    members = _split(data[by])
+    if levels is None:
+        levels = list(dict.fromkeys(level for cell in members for level in cell))
+    indicators = pd.DataFrame(
+        {level: [float(level in cell) for cell in members] for level in levels},
+        index=data.index,
+    )
+    indicators = indicators.loc[:, indicators.sum() > 0]
+    present = list(indicators.columns)
+    if len(present) < 2:
+        raise ValueError(f"{by} has fewer than two levels with studies; nothing to compare")
+    fit = multilevel(data["yi"], data["vi"], data["study_id"], es_id=data["es_id"], rho=rho,
+                     mods=indicators, method=method, intercept=False)
+    robust = fit.robust(adjust="CR2")
+    coef = robust.coef
+    coefficients = pd.DataFrame({
+        "level": present,
+        "k_studies": [int(data.loc[indicators[c] > 0, "study_id"].nunique()) for c in present],
+        "k_effects": [int((indicators[c] > 0).sum()) for c in present],
+        **{c: coef[c].to_numpy(dtype=float)
+           for c in ["estimate", "se", "df", "ci_low", "ci_high", "pvalue"]},
+    })
+    df = coefficients["df"].to_numpy()
+    coefficients["note"] = np.where(df < 4, NOTE_SMALL_DF, "")
+    constraints = np.zeros((len(present) - 1, len(present)))
+    constraints[:, 0] = -1.0
+    constraints[np.arange(len(present) - 1), np.arange(1, len(present))] = 1.0
+    wald = robust.wald_test(constraints)
+    note = "; ".join(filter(None, [
+        "multi-membership: coefficients add up for studies targeting several levels",
+        NOTE_SMALL_DF if wald.df2 < 4 else "",
+    ]))
+    return DifferencesResult(
+        by=by, rho=rho, coefficients=coefficients,
+        sigma2_study=float(fit.sigma2_study), sigma2_within=float(fit.sigma2_within),
+        stat=float(wald.stat), df_num=float(wald.df1), df_den=float(wald.df2),
+        pvalue=float(wald.pvalue), note=note,
+    )
+
+
+def component_differences(
+    effects: pd.DataFrame, rho: float = 0.6, method: str = "REML"
+) -> DifferencesResult:
+    """``differences_by`` over the targeted components (``components`` column)."""
+    return differences_by(effects, "components", rho, method, levels=COMPONENTS)
+
+
+# --- one group ------------------------------------------------------------------------
+
+
+def _pool(
+    data: pd.DataFrame, grouping: str, level: str, model: str, rho: float, method: str
+) -> PooledGroup:
+    k_studies = int(data["study_id"].nunique())
+    common = {"grouping": grouping, "level": level, "model": model, "rho": rho,
+              "k_studies": k_studies, "k_effects": len(data)}
+    if k_studies == 0:
+        nan = math.nan
+        return PooledGroup(**common, estimate=nan, se=nan, ci_low=nan, ci_high=nan, df=nan,
+                           pvalue=nan, pi_low=nan, pi_high=nan, sigma2_study=nan,
+                           sigma2_within=nan, i2=nan, note=NOTE_NO_STUDIES,
+                           studies=pd.DataFrame(columns=_STUDY_COLUMNS))
+    if k_studies == 1:
+        fit = _single_study(data, rho)
+    else:
+        fit = _FITTERS[model](data, rho, method)
+    notes = [fit.pop("note")]
+    if model == "univariate" and k_studies > 1:
+        notes.append(NOTE_INDEPENDENT)
+    weights = _study_weights(data, rho, **fit.pop("weighting"))
+    return PooledGroup(**common, **fit, note="; ".join(filter(None, notes)),
+                       studies=_study_table(data, rho, weights))
+
+
+def _single_study(data: pd.DataFrame, rho: float) -> dict:
+    agg = aggregate(data["yi"], data["vi"], data["study_id"], rho=rho)
+    est, se = float(agg["yi"].iloc[0]), math.sqrt(float(agg["vi"].iloc[0]))
+    z = norm.ppf(0.975)
+    nan = math.nan
+    return {"estimate": est, "se": se, "ci_low": est - z * se, "ci_high": est + z * se,
+            "df": nan, "pvalue": float(2 * norm.sf(abs(est / se))), "pi_low": nan,
+            "pi_high": nan, "sigma2_study": nan, "sigma2_within": nan, "i2": nan,
+            "note": NOTE_SINGLE_STUDY,
+            "weighting": {"sigma2_study": 0.0, "sigma2_within": 0.0, "correlated": True}}
+
+
+def _fit_che(data: pd.DataFrame, rho: float, method: str) -> dict:
+    fit = multilevel(data["yi"], data["vi"], data["study_id"], es_id=data["es_id"], rho=rho,
+                     method=method)
+    robust = fit.robust(adjust="CR2")
+    df = float(robust.df)
+    return {"estimate": float(robust.estimate), "se": float(robust.se),
+            "ci_low": float(robust.ci_low), "ci_high": float(robust.ci_high), "df": df,
+            "pvalue": float(robust.pvalue), "pi_low": float(robust.pi_low),
+            "pi_high": float(robust.pi_high), "sigma2_study": float(fit.sigma2_study),
+            "sigma2_within": float(fit.sigma2_within), "i2": float(fit.i2),
+            "note": NOTE_SMALL_DF if df < 4 else "",
+            "weighting": {"sigma2_study": float(fit.sigma2_study),
+                          "sigma2_within": float(fit.sigma2_within), "correlated": True}}
+
+
+def _fit_aggregate(data: pd.DataFrame, rho: float, method: str) -> dict:
+    agg = aggregate(data["yi"], data["vi"], data["study_id"], rho=rho)
+    res = random_effects(agg["yi"], agg["vi"], method=method, test="knha")
+    return _univariate_fields(res) | {
+        "weighting": {"sigma2_study": float(res.tau2), "sigma2_within": 0.0, "correlated": True}}
+
+
+def _fit_univariate(data: pd.DataFrame, rho: float, method: str) -> dict:
+    res = random_effects(data["yi"], data["vi"], method=method, test="knha")
+    return _univariate_fields(res) | {
+        "weighting": {"sigma2_study": 0.0, "sigma2_within": float(res.tau2), "correlated": False}}
+
+
+def _univariate_fields(res) -> dict:
+    return {"estimate": float(res.estimate), "se": float(res.se), "ci_low": float(res.ci_low),
+            "ci_high": float(res.ci_high), "df": float(res.df), "pvalue": float(res.pvalue),
+            "pi_low": float(res.pi_low), "pi_high": float(res.pi_high),
+            "sigma2_study": float(res.tau2), "sigma2_within": math.nan, "i2": float(res.i2),
+            "note": ""}
+
+
+_FITTERS = {"che": _fit_che, "aggregate": _fit_aggregate, "univariate": _fit_univariate}
+
+
+# --- per-study rows for forest plots ----------------------------------------------------
+
+
+def _study_weights(
+    data: pd.DataFrame, rho: float, sigma2_study: float, sigma2_within: float, correlated: bool
+) -> pd.Series:
+    """Percent weight of each study: ``w_i = 1' M_i^-1 1`` with the study's marginal
+    covariance ``M_i = sigma2_study J + sigma2_within I + V_i``, ``V_i`` compound symmetric
+    with ``rho`` (or diagonal when ``correlated`` is false).  For one effect per study this
+    is the familiar ``1 / (v_i + tau^2)``.
+    """
+    weights = {}
+    for study, rows in data.groupby("study_id", sort=False):
+        sd = np.sqrt(rows["vi"].to_numpy(dtype=float))
+        corr = rho if correlated else 0.0
+        V = corr * np.outer(sd, sd)
+        np.fill_diagonal(V, sd**2)
+        M = V + sigma2_study + sigma2_within * np.eye(len(sd))
+        weights[study] = float(np.sum(np.linalg.solve(M, np.ones(len(sd)))))
+    w = pd.Series(weights)
+    return 100 * w / w.sum()
+
+
+def _study_table(data: pd.DataFrame, rho: float, weights: pd.Series) -> pd.DataFrame:
+    agg = aggregate(data["yi"], data["vi"], data["study_id"], rho=rho).set_index("cluster")
+    first = data.drop_duplicates("study_id").set_index("study_id")
+    ids = list(first.index)
+    citation = first["citation"] if "citation" in first else first.index.to_series()
+    year = first["year"] if "year" in first else pd.Series(np.nan, index=first.index)
+    se = np.sqrt(agg.loc[ids, "vi"].to_numpy(dtype=float))
+    yi = agg.loc[ids, "yi"].to_numpy(dtype=float)
+    z = norm.ppf(0.975)
+    return pd.DataFrame({
+        "study_id": ids,
+        "citation": citation.to_numpy(),
+        "year": year.to_numpy(),
+        "k_effects": data.groupby("study_id", sort=False).size().loc[ids].to_numpy(),
+        "yi": yi,
+        "vi": se**2,
+        "ci_low": yi - z * se,
+        "ci_high": yi + z * se,
+        "weight": weights.loc[ids].to_numpy(),
+    })
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def _split(column: pd.Series) -> list[list[str]]:
+    """Cells of a coding column as lists of levels ("a;b" -> ["a", "b"]; NaN -> [])."""
+    return [
+        [part.strip() for part in str(cell).split(";") if part.strip()] if pd.notna(cell) else []
+        for cell in column
+    ]
+
+
+def _check_columns(effects: pd.DataFrame, extra: list[str]) -> None:
+    needed = ["study_id", "es_id", "yi", "vi", "included", *extra]
+    missing = [c for c in needed if c not in effects.columns]
+    if missing:
+        raise ValueError(f"effects is missing column(s) {', '.join(missing)}")

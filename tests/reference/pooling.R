@@ -1,0 +1,139 @@
+# Reference values for metaally.pooling (pool_by_component, component_differences).
+#
+# Reads results/effects.csv (rows with included == TRUE), pools every targeted component,
+# every Table 2 group and all effects together, exactly as issue 5 specifies:
+#   che:        V <- vcalc(vi, cluster = study_id, obs = es_id, rho = 0.6)
+#               rma.mv(yi, V, random = ~ 1 | study_id/es_id, method = "REML")
+#               robust(., cluster = study_id, clubSandwich = TRUE)   (CR2, Satterthwaite df)
+#   aggregate:  aggregate(escalc, cluster = study_id, rho = 0.6) then rma(REML, test = "knha")
+#   univariate: rma(yi, vi, REML, test = "knha") on all effects as if independent
+# A group with one study reports that study's aggregated effect (rho = 0.6) with a z interval.
+# Differences between components: indicators (multi-membership), no intercept, CHE + CR2,
+# clubSandwich::Wald_test(constrain_equal(...), test = "HTZ").
+#
+# Run from the repository root:  Rscript tests/reference/pooling.R
+suppressPackageStartupMessages({
+  library(metafor)
+  library(clubSandwich)
+  library(jsonlite)
+})
+
+rho <- 0.6
+components <- c("awareness", "authentic_motivation", "action_orientation", "all_inclusivity")
+ctrl <- list(rel.tol = 1e-10, iter.max = 10000, eval.max = 10000)   # rma.mv (nlminb)
+ctrl_uni <- list(threshold = 1e-12, maxiter = 10000)                 # rma (Fisher scoring)
+
+eff <- read.csv("results/effects.csv", stringsAsFactors = FALSE)
+eff <- eff[as.logical(eff$included), ]
+eff$study_id <- as.character(eff$study_id)
+eff$es_id <- as.character(eff$es_id)
+parts <- strsplit(eff$components, ";", fixed = TRUE)
+
+empty_row <- function() {
+  list(k_studies = 0L, k_effects = 0L, estimate = NA, se = NA, ci_low = NA, ci_high = NA,
+       df = NA, pvalue = NA, pi_low = NA, pi_high = NA, sigma2_study = NA, sigma2_within = NA,
+       i2 = NA)
+}
+
+single_study <- function(d) {
+  agg <- aggregate(escalc(yi = yi, vi = vi, data = d), cluster = study_id, rho = rho)
+  est <- agg$yi[1]
+  se <- sqrt(agg$vi[1])
+  z <- qnorm(0.975)
+  list(k_studies = 1L, k_effects = nrow(d), estimate = est, se = se, ci_low = est - z * se,
+       ci_high = est + z * se, df = NA, pvalue = 2 * pnorm(-abs(est / se)), pi_low = NA,
+       pi_high = NA, sigma2_study = NA, sigma2_within = NA, i2 = NA)
+}
+
+# I^2 of a multilevel model (metafor FAQ, W = diag(1/vi)):
+# 100 * sum(sigma2) / (sum(sigma2) + (k - p) / tr(P)),  P = W - W X (X'WX)^-1 X'W
+i2_multilevel <- function(m) {
+  W <- diag(1 / m$vi)
+  X <- model.matrix(m)
+  P <- W - W %*% X %*% solve(t(X) %*% W %*% X) %*% t(X) %*% W
+  100 * sum(m$sigma2) / (sum(m$sigma2) + (m$k - m$p) / sum(diag(P)))
+}
+
+fit_che <- function(d) {
+  V <- vcalc(vi, cluster = study_id, obs = es_id, rho = rho, data = d)
+  m <- rma.mv(yi, V, random = ~ 1 | study_id / es_id, data = d, method = "REML", control = ctrl)
+  r <- robust(m, cluster = d$study_id, clubSandwich = TRUE)
+  p <- predict(r)
+  list(estimate = r$beta[1], se = r$se, ci_low = r$ci.lb, ci_high = r$ci.ub, df = r$ddf,
+       pvalue = r$pval, pi_low = p$pi.lb, pi_high = p$pi.ub, sigma2_study = m$sigma2[1],
+       sigma2_within = m$sigma2[2], i2 = i2_multilevel(m))
+}
+
+fit_aggregate <- function(d) {
+  agg <- aggregate(escalc(yi = yi, vi = vi, data = d), cluster = study_id, rho = rho)
+  m <- rma(yi, vi, data = agg, method = "REML", test = "knha", control = ctrl_uni)
+  p <- predict(m)
+  list(estimate = m$beta[1], se = m$se, ci_low = m$ci.lb, ci_high = m$ci.ub, df = m$k - 1,
+       pvalue = m$pval, pi_low = p$pi.lb, pi_high = p$pi.ub, sigma2_study = m$tau2,
+       sigma2_within = NA, i2 = m$I2)
+}
+
+fit_univariate <- function(d) {
+  m <- rma(yi, vi, data = d, method = "REML", test = "knha", control = ctrl_uni)
+  p <- predict(m)
+  list(estimate = m$beta[1], se = m$se, ci_low = m$ci.lb, ci_high = m$ci.ub, df = m$k - 1,
+       pvalue = m$pval, pi_low = p$pi.lb, pi_high = p$pi.ub, sigma2_study = m$tau2,
+       sigma2_within = NA, i2 = m$I2)
+}
+
+fitters <- list(che = fit_che, aggregate = fit_aggregate, univariate = fit_univariate)
+
+pool <- function(d, grouping, level, model) {
+  ks <- length(unique(d$study_id))
+  row <- if (ks == 0) empty_row() else if (ks == 1) single_study(d) else fitters[[model]](d)
+  row$k_studies <- ks
+  row$k_effects <- nrow(d)
+  c(list(grouping = grouping, level = level, model = model), row)
+}
+
+groups <- list()
+for (comp in components) {
+  groups[[length(groups) + 1]] <- list("components", comp,
+                                        vapply(parts, function(p) comp %in% p, logical(1)))
+}
+for (grp in unique(eff$table_group)) {
+  groups[[length(groups) + 1]] <- list("table_group", grp, eff$table_group == grp)
+}
+groups[[length(groups) + 1]] <- list("overall", "overall", rep(TRUE, nrow(eff)))
+
+pooled <- list()
+for (model in names(fitters)) {
+  pooled[[model]] <- lapply(groups, function(g) pool(eff[g[[3]], ], g[[1]], g[[2]], model))
+}
+
+# Differences between components: one 0/1 indicator per component with >= 1 study.
+present <- components[vapply(components, function(comp) {
+  any(vapply(parts, function(p) comp %in% p, logical(1)))
+}, logical(1))]
+X <- sapply(present, function(comp) as.numeric(vapply(parts, function(p) comp %in% p, logical(1))))
+V <- vcalc(vi, cluster = study_id, obs = es_id, rho = rho, data = eff)
+m <- rma.mv(eff$yi, V, mods = X, intercept = FALSE, random = ~ 1 | study_id / es_id,
+            data = eff, method = "REML", control = ctrl)
+r <- robust(m, cluster = eff$study_id, clubSandwich = TRUE)
+wald <- Wald_test(m, constraints = constrain_equal(seq_along(present)), vcov = "CR2",
+                  cluster = eff$study_id, test = "HTZ")
+differences <- list(
+  levels = present,
+  k_studies = sapply(present, function(comp) {
+    length(unique(eff$study_id[vapply(parts, function(p) comp %in% p, logical(1))]))
+  }, USE.NAMES = FALSE),
+  estimate = as.numeric(r$beta), se = r$se, df = r$ddf, ci_low = r$ci.lb, ci_high = r$ci.ub,
+  pvalue = r$pval, sigma2_study = m$sigma2[1], sigma2_within = m$sigma2[2],
+  test = list(stat = wald$Fstat, df1 = wald$df_num, df2 = wald$df_denom, pvalue = wald$p_val)
+)
+
+out <- list(
+  source = "results/effects.csv",
+  settings = list(rho = rho, method = "REML",
+                  metafor = as.character(packageVersion("metafor")),
+                  clubSandwich = as.character(packageVersion("clubSandwich"))),
+  pooled = pooled,
+  differences = differences
+)
+writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, na = "null", pretty = TRUE),
+           "tests/reference/pooling.json")

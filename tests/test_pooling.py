@@ -1,0 +1,240 @@
+"""Pooling by component / any coding column against metafor + clubSandwich.
+
+Reference: tests/reference/pooling.R (run on the committed results/effects.csv) ->
+tests/reference/pooling.json.  Every pooled number of results/pooled_by_component.csv
+(CHE + CR2) and of the two alternative models must match; plus the small-k rules.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import metaally as ma
+from metaally.aggregate import aggregate
+from metaally.pooling import (
+    COMPONENTS,
+    NOTE_INDEPENDENT,
+    NOTE_NO_STUDIES,
+    NOTE_SINGLE_STUDY,
+    NOTE_SMALL_DF,
+    POOLED_COLUMNS,
+    component_differences,
+    pool_by,
+    pool_by_component,
+    pool_groups,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = json.loads((ROOT / "tests/reference/pooling.json").read_text())
+EFFECTS = pd.read_csv(ROOT / "results/effects.csv")
+MODELS = ["che", "aggregate", "univariate"]
+
+# quantities -> (rtol, atol); variance components may sit on the boundary (~1e-12 in R)
+TOLERANCE = {
+    "estimate": (1e-5, 1e-7), "se": (1e-5, 1e-7), "ci_low": (1e-5, 1e-7),
+    "ci_high": (1e-5, 1e-7), "df": (1e-5, 1e-7), "pvalue": (1e-5, 1e-9),
+    "pi_low": (1e-5, 1e-6), "pi_high": (1e-5, 1e-6),
+    "sigma2_study": (1e-4, 1e-6), "sigma2_within": (1e-4, 1e-6), "i2": (1e-4, 1e-3),
+}
+
+
+def _cases():
+    for model in MODELS:
+        for row in REFERENCE["pooled"][model]:
+            yield pytest.param(model, row, id=f"{model}-{row['grouping']}-{row['level']}")
+
+
+_TABLES: dict[str, pd.DataFrame] = {}
+
+
+def _table(model: str) -> pd.DataFrame:
+    if model not in _TABLES:
+        _TABLES[model] = pool_by_component(EFFECTS, model=model)
+    return _TABLES[model]
+
+
+@pytest.mark.parametrize(("model", "ref"), list(_cases()))
+def test_matches_metafor(model, ref):
+    table = _table(model)
+    grouping = {"components": "component"}.get(ref["grouping"], ref["grouping"])
+    row = table[(table["grouping"] == grouping) & (table["component"] == ref["level"])]
+    assert len(row) == 1
+    row = row.iloc[0]
+    assert row["k_studies"] == ref["k_studies"]
+    assert row["k_effects"] == ref["k_effects"]
+    for name, (rtol, atol) in TOLERANCE.items():
+        expected = math.nan if ref[name] is None else ref[name]
+        assert np.isclose(row[name], expected, rtol=rtol, atol=atol, equal_nan=True), (
+            name, row[name], expected)
+
+
+def test_reference_grid_is_complete():
+    """Every row of every model's table has a reference row, and vice versa."""
+    for model in MODELS:
+        table = _table(model)
+        ours = set(zip(table["grouping"].replace({"component": "components"}),
+                       table["component"], strict=True))
+        theirs = {(r["grouping"], r["level"]) for r in REFERENCE["pooled"][model]}
+        assert ours == theirs
+    assert len(REFERENCE["pooled"]["che"]) == 4 + EFFECTS["table_group"].nunique() + 1
+
+
+def test_component_differences_match_clubsandwich():
+    ref = REFERENCE["differences"]
+    result = component_differences(EFFECTS)
+    coefs = result.coefficients
+    assert list(coefs["level"]) == ref["levels"]
+    assert list(coefs["k_studies"]) == ref["k_studies"]
+    for name in ["estimate", "se", "df", "ci_low", "ci_high", "pvalue"]:
+        np.testing.assert_allclose(coefs[name], ref[name], rtol=1e-5, atol=1e-7, err_msg=name)
+    np.testing.assert_allclose(
+        [result.stat, result.df_num, result.df_den, result.pvalue],
+        [ref["test"]["stat"], ref["test"]["df1"], ref["test"]["df2"], ref["test"]["pvalue"]],
+        rtol=1e-5,
+    )
+    np.testing.assert_allclose([result.sigma2_study, result.sigma2_within],
+                               [ref["sigma2_study"], ref["sigma2_within"]], rtol=1e-4)
+    frame = result.to_frame()
+    assert list(frame["row_type"]) == ["coefficient"] * len(ref["levels"]) + ["test"]
+    assert "HTZ" in str(result)
+
+
+def test_table_shape_and_columns():
+    table = pool_by_component(EFFECTS)
+    assert list(table.columns) == ["grouping", "component", *POOLED_COLUMNS[2:]]
+    assert list(table.loc[table["grouping"] == "component", "component"]) == list(COMPONENTS)
+    assert list(table["grouping"].unique()) == ["component", "table_group", "overall"]
+    empty = table[table["component"] == "all_inclusivity"].iloc[0]
+    assert empty["k_studies"] == 0 and math.isnan(empty["estimate"])
+    assert empty["note"] == NOTE_NO_STUDIES
+
+
+def test_pool_by_components_equals_pool_by_component():
+    generic = pool_by(EFFECTS, "components", levels=COMPONENTS)
+    specific = pool_by_component(EFFECTS)
+    keep = specific["grouping"].isin(["component", "overall"])
+    expected = specific[keep].reset_index(drop=True)
+    got = generic.rename(columns={"level": "component"})
+    got["grouping"] = got["grouping"].replace({"components": "component"})
+    pd.testing.assert_frame_equal(got, expected)
+
+
+def test_public_api_exports():
+    assert ma.pool_by is pool_by
+    assert ma.pool_by_component is pool_by_component
+
+
+def test_study_counts_toward_every_component_it_targets():
+    table = pool_by_component(EFFECTS)
+    included = EFFECTS[EFFECTS["included"]]
+    for comp in COMPONENTS:
+        mask = included["components"].str.split(";").apply(lambda parts, c=comp: c in parts)
+        row = table[(table["grouping"] == "component") & (table["component"] == comp)].iloc[0]
+        assert row["k_studies"] == included.loc[mask, "study_id"].nunique()
+        assert row["k_effects"] == mask.sum()
+
+
+def test_excluded_rows_are_not_pooled():
+    overall = pool_by(EFFECTS, "components").iloc[-1]
+    assert overall["k_effects"] == int(EFFECTS["included"].sum())
+
+
+# --- small-k rules on synthetic data ---------------------------------------------------
+
+
+def _synthetic(spec: dict[str, tuple[str, list[float]]]) -> pd.DataFrame:
+    rows = []
+    for study, (components, ys) in spec.items():
+        for j, y in enumerate(ys):
+            rows.append({"study_id": study, "es_id": f"{study}-{j}", "yi": y,
+                         "vi": 0.02 + 0.005 * j, "components": components,
+                         "citation": f"{study.title()} et al. (2020)", "year": 2020,
+                         "included": True})
+    return pd.DataFrame(rows)
+
+
+def test_single_study_reports_its_aggregated_effect():
+    data = _synthetic({"a": ("awareness", [0.3, 0.5, 0.4])})
+    agg = aggregate(data["yi"], data["vi"], data["study_id"], rho=0.6)
+    for model in MODELS:
+        row = pool_by(data, "components", model=model, overall=False).iloc[0]
+        assert row["k_studies"] == 1 and row["k_effects"] == 3
+        assert row["estimate"] == pytest.approx(agg["yi"].iloc[0])
+        assert row["se"] == pytest.approx(math.sqrt(agg["vi"].iloc[0]))
+        assert row["ci_low"] == pytest.approx(row["estimate"] - 1.959963985 * row["se"])
+        assert all(math.isnan(row[c]) for c in ["sigma2_study", "i2", "pi_low", "df"])
+        assert row["note"] == NOTE_SINGLE_STUDY
+
+
+def test_no_studies_gives_nan_row_not_crash():
+    data = _synthetic({"a": ("awareness", [0.3]), "b": ("awareness", [0.2, 0.1])})
+    table = pool_by(data, "components", levels=COMPONENTS, overall=False)
+    assert len(table) == 4
+    for _, row in table.iloc[1:].iterrows():
+        assert row["k_studies"] == 0 and row["k_effects"] == 0
+        assert math.isnan(row["estimate"]) and row["note"] == NOTE_NO_STUDIES
+
+
+def test_excluded_only_level_has_no_studies():
+    data = _synthetic({"a": ("awareness", [0.3, 0.4]), "b": ("awareness", [0.2]),
+                       "c": ("all_inclusivity", [0.9])})
+    data.loc[data["study_id"] == "c", "included"] = False
+    table = pool_by(data, "components", overall=False)
+    assert list(table["level"]) == ["awareness", "all_inclusivity"]
+    assert table.iloc[1]["note"] == NOTE_NO_STUDIES
+
+
+def test_few_clusters_flag_unreliable_robust_ci():
+    data = _synthetic({"a": ("x", [0.3, 0.5]), "b": ("x", [0.1, 0.2, 0.0])})
+    row = pool_by(data, "components", overall=False).iloc[0]
+    assert row["df"] < 4
+    assert NOTE_SMALL_DF in row["note"]
+
+
+def test_univariate_notes_independence():
+    data = _synthetic({"a": ("x", [0.3, 0.5]), "b": ("x", [0.1, 0.2, 0.0])})
+    row = pool_by(data, "components", model="univariate", overall=False).iloc[0]
+    assert NOTE_INDEPENDENT in row["note"]
+    assert row["df"] == 4  # Knapp-Hartung: k effects - 1
+
+
+def test_multi_valued_cells_count_in_each_level():
+    data = _synthetic({"a": ("x;y", [0.3, 0.5]), "b": ("x", [0.1]), "c": ("y", [0.4])})
+    groups = pool_groups(data, "components")
+    assert [(g.level, g.k_studies, g.k_effects) for g in groups] == [("x", 2, 3), ("y", 2, 3)]
+    weights = groups[0].studies["weight"]
+    assert weights.sum() == pytest.approx(100.0)
+
+
+def test_study_weights_reduce_to_inverse_variance_for_independent_effects():
+    data = _synthetic({"a": ("x", [0.3]), "b": ("x", [0.1]), "c": ("x", [0.6])})
+    data["vi"] = [0.01, 0.04, 0.02]
+    group = pool_groups(data, "components", model="univariate")[0]
+    tau2 = group.sigma2_study
+    w = 1 / (data["vi"].to_numpy() + tau2)
+    np.testing.assert_allclose(group.studies["weight"], 100 * w / w.sum())
+
+
+def test_bad_input_messages():
+    with pytest.raises(ValueError, match="model must be one of"):
+        pool_by(EFFECTS, "components", model="fixed")
+    with pytest.raises(ValueError, match="missing column"):
+        pool_by(EFFECTS.drop(columns="included"), "components")
+    with pytest.raises(ValueError, match="missing column"):
+        pool_by(EFFECTS, "no_such_column")
+    one_level = _synthetic({"a": ("x", [0.3, 0.5]), "b": ("x", [0.1])})
+    with pytest.raises(ValueError, match="fewer than two levels"):
+        ma.differences_by(one_level, "components")
+
+
+def test_summary_reads_like_a_printout():
+    group = pool_groups(EFFECTS, "components", levels=["awareness"])[0]
+    text = str(group)
+    assert "components = awareness" in text and f"k = {group.k_studies} studies" in text
+    assert "CR2" in text
