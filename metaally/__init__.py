@@ -39,6 +39,9 @@ _EXPORTS: dict[str, str] = {
     # pooling by coding column
     "pool_by": "metaally.pooling",
     "pool_by_component": "metaally.pooling",
+    "pool_groups": "metaally.pooling",
+    "differences_by": "metaally.pooling",
+    "component_differences": "metaally.pooling",
     # diagnostics
     "egger_test": "metaally.bias",
     "rank_test": "metaally.bias",
@@ -53,6 +56,8 @@ _EXPORTS: dict[str, str] = {
     "permutation_test": "metaally.permutation",
     # plots
     "forest_plot": "metaally.plots.forest",
+    "forest_panels": "metaally.plots.forest",
+    "save_figure": "metaally.plots.export",
     "funnel_plot": "metaally.plots.funnel",
     "gosh_plot": "metaally.plots.gosh",
 }
