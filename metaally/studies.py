@@ -267,7 +267,7 @@ def _check_header(line: int, header: list[str], problems: _Problems) -> set[str]
     for name in REQUIRED_COLUMNS:
         if name not in seen:
             problems.add(line, name, "required column is missing from the header",
-                         "a header naming " + ", ".join(REQUIRED_COLUMNS))
+                         "every required column of the codebook data/README.md")
     return {name for name in seen if name in SCHEMA}
 
 
@@ -385,15 +385,19 @@ def _check_row(
     before = len(problems)
     raw = dict(zip(header, fields, strict=True))
     values: dict[str, Any] = {}
+    failed: set[str] = set()
     for name in header:
         if name in columns:
             try:
                 values[name] = _parse_cell(SCHEMA[name], raw[name])
             except _CellError as exc:
                 problems.add(line, name, str(exc), _expected(SCHEMA[name]))
-                values[name] = None
-    _check_sizes(line, values, columns, problems)
-    _check_values(line, values, columns, problems)
+                failed.add(name)
+    # rules across cells run only on cells that parsed, so one mistake gives one message
+    if not failed & {"n", "arms", "n1", "n2"}:
+        _check_sizes(line, values, columns, problems)
+    if not failed & {"metric", "role", "value", "value_low", "value_high"}:
+        _check_values(line, values, columns, problems)
     return _Record(line, raw, values) if len(problems) == before else None
 
 
