@@ -1,0 +1,97 @@
+"""Funnel plots (metafor's ``funnel.rma``): effect sizes against their standard errors,
+with pseudo-confidence regions ``center ± z_(1-α/2) · SE`` shaded for several levels.
+
+Asymmetry in a funnel plot can reflect small-study effects (publication bias among
+them) or genuine heterogeneity; it is a picture, not a test (Sterne et al. 2011,
+*BMJ* 343:d4002).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from scipy.stats import norm
+
+from metaally.plots import style
+
+_SHADES = ("#ffffff", "#e4e4e4", "#c8c8c8")   # innermost (smallest level) to outermost
+
+
+def funnel_plot(
+    result_or_frame: Any,
+    ax: Axes | None = None,
+    *,
+    center: float | None = None,
+    levels: Sequence[float] = (0.90, 0.95, 0.99),
+    title: str | None = None,
+    xlabel: str = "Hedges' g",
+) -> Figure:
+    """Draw a funnel plot (effect on x, standard error on y, inverted) and return the Figure.
+
+    ``result_or_frame``: a result with ``yi``/``vi`` (``RandomEffectsResult``,
+    ``MultilevelResult``; its ``estimate`` is the default ``center``) or a DataFrame with
+    ``yi`` and ``vi`` (or ``sei``); for a frame without ``center`` the fixed-effect
+    (inverse-variance) mean is used.  ``levels`` are the pseudo-confidence levels whose
+    regions ``center ± z · SE`` are shaded (at most three).
+    """
+    yi, sei, estimate = _points(result_or_frame)
+    if center is None:
+        center = estimate if estimate is not None else float(np.sum(yi / sei**2) / np.sum(sei**-2))
+    levels = sorted(levels)
+    if not 1 <= len(levels) <= len(_SHADES) or not all(0 < lv < 1 for lv in levels):
+        raise ValueError(f"levels must be one to {len(_SHADES)} numbers between 0 and 1")
+    plt = style.pyplot()
+    with plt.rc_context(style.RC):
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(5.5, 4.5), layout="constrained")
+        top = 1.08 * float(np.max(sei))
+        se_grid = np.array([0.0, top])
+        handles = []
+        for level, shade in reversed(list(zip(levels, _SHADES, strict=False))):
+            z = norm.ppf(0.5 + level / 2)
+            ax.fill_betweenx(se_grid, center - z * se_grid, center + z * se_grid, color=shade,
+                             edgecolor=style.GUIDE, linewidth=0.5, zorder=0)
+            handles.append(Patch(facecolor=shade, edgecolor=style.GUIDE, linewidth=0.5,
+                                 label=f"{level:.0%} pseudo-CI"))
+        ax.axvline(center, color=style.POOLED, linewidth=1.0, zorder=1)
+        ax.axvline(0.0, color=style.GUIDE, linestyle="--", linewidth=0.8, zorder=1)
+        ax.scatter(yi, sei, s=22, color=style.INK, edgecolors="white", linewidths=0.5,
+                   zorder=3, label="effect sizes")
+        z_out = norm.ppf(0.5 + levels[-1] / 2)
+        span = max(np.max(np.abs(yi - center)), z_out * top)
+        ax.set_xlim(center - 1.05 * span, center + 1.05 * span)
+        ax.set_ylim(top, 0.0)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("Standard error")
+        ax.spines["left"].set_visible(True)
+        if title:
+            ax.set_title(title, loc="left")
+        ax.legend(handles=handles[::-1], loc="lower right", frameon=False, fontsize="small")
+    return ax.figure
+
+
+def _points(obj: Any) -> tuple[np.ndarray, np.ndarray, float | None]:
+    if isinstance(obj, pd.DataFrame):
+        if "yi" not in obj:
+            raise ValueError("the frame needs a yi column")
+        if "vi" in obj:
+            sei = np.sqrt(obj["vi"].to_numpy(dtype=float))
+        elif "sei" in obj:
+            sei = obj["sei"].to_numpy(dtype=float)
+        else:
+            raise ValueError("the frame needs a vi or sei column")
+        return obj["yi"].to_numpy(dtype=float), sei, None
+    if hasattr(obj, "yi") and hasattr(obj, "vi"):
+        estimate = getattr(obj, "estimate", None)
+        return (np.asarray(obj.yi, dtype=float), np.sqrt(np.asarray(obj.vi, dtype=float)),
+                None if estimate is None else float(estimate))
+    raise ValueError(
+        "funnel_plot needs a result with yi and vi or a DataFrame with yi and vi/sei; "
+        f"got {type(obj).__name__}"
+    )
