@@ -16,6 +16,8 @@ never pulls in matplotlib unless a plot is drawn.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 __version__ = "0.1.0"
@@ -77,3 +79,20 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_EXPORTS))
+
+
+class _Package(types.ModuleType):
+    """Keeps exported functions from being replaced by their same-named submodules.
+
+    Importing ``metaally.influence`` (or ``multilevel``, ``aggregate``, ``gosh``) binds the
+    submodule to the package attribute of that name; ``ma.influence`` must stay the function.
+    Use ``from metaally.influence import ...`` to reach such a submodule's contents.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == f"{__name__}.{name}":
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
