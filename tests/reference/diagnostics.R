@@ -65,7 +65,8 @@ for (f in fits) {
     rstudent = num(inf$inf$rstudent), dffits = num(inf$inf$dffits), cooks = num(inf$inf$cook.d),
     cov_ratio = num(inf$inf$cov.r), tau2_del = num(inf$inf$tau2.del), qe_del = num(inf$inf$QE.del),
     hat = num(inf$inf$hat), weight = num(inf$inf$weight),
-    dfbetas = lapply(inf$dfbs[seq_len(res$p)], num), influential = inf$inf$inf == "*")
+    dfbetas = setNames(lapply(seq_len(res$p), function(j) num(inf$dfbs[[j]])), rownames(res$beta)),
+    influential = inf$inf$inf == "*")
   if (!f$mods) {
     l1 <- leave1out(res)
     entry$leave1out <- list(estimate = num(l1$estimate), se = num(l1$se), stat = num(l1[[3]]),
