@@ -19,6 +19,7 @@ are found by Fisher scoring projected onto sigma2 >= 0.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -160,7 +161,8 @@ def _fisher_scoring(
     the likelihood does not decrease.  A singular information matrix (every study
     has one effect, so only the sum of the components is identified) gets the
     minimum-norm step.  Converged when no component moves by more than 1e-11 x
-    (its value + ``scale``), ``scale`` being the typical sampling variance.
+    (its value + ``scale``), ``scale`` being the typical sampling variance; warns
+    if ``max_iter`` steps do not get there.
     """
     theta = start
     fit = _evaluate(blocks, theta, reml)
@@ -181,6 +183,12 @@ def _fisher_scoring(
         theta, fit = candidate, new_fit
         if np.all(moved <= 1e-11 * (theta + scale)):
             break
+    else:
+        warnings.warn(
+            f"the variance components did not converge in {max_iter} Fisher scoring steps",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     return theta, fit
 
 
