@@ -61,6 +61,7 @@ _EXPORTS: dict[str, str] = {
     "forest_panels": "metaally.plots.forest",
     "save_figure": "metaally.plots.export",
     "funnel_plot": "metaally.plots.funnel",
+    "cumulative_plot": "metaally.plots.cumulative",
     "gosh_plot": "metaally.plots.gosh",
 }
 

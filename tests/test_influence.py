@@ -228,3 +228,37 @@ def test_multilevel_cumulative_first_row_single_study():
     ref = REF["multilevel"]["cumul"]
     got = ma.cumulative(multilevel_fit(), order=REF["multilevel"]["data"]["year"])
     assert_column(got["se"].iloc[:1], ref["se"][:1])
+
+
+# ---------------------------------------------------------------- cumulative forest plot
+
+
+def test_cumulative_plot_draws_one_row_per_step():
+    from matplotlib.figure import Figure
+
+    res = fitted("bcg_REML_z")
+    frame = ma.cumulative(res, order=REF["fits"]["bcg_REML_z"]["cumul"]["order"])
+    fig = ma.cumulative_plot(frame)
+    assert isinstance(fig, Figure)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels == [f"+ {a}" for a in frame["added"]]
+    right = [t.get_text() for t in fig.axes[1].get_yticklabels()]
+    assert right[-1].startswith(f"{frame['estimate'].iloc[-1]:.2f}")
+
+
+def test_cumulative_plot_from_a_result_into_given_axes():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    out = ma.cumulative_plot(multilevel_fit(), ax=ax, order=REF["multilevel"]["data"]["year"])
+    assert out is fig
+    assert len(ax.get_yticks()) == len(REF["multilevel"]["cumul"]["added"])
+    plt.close(fig)
+
+
+def test_cumulative_plot_rejects_other_frames():
+    with pytest.raises(ValueError, match="added"):
+        ma.cumulative_plot(pd.DataFrame({"estimate": [0.1]}))
