@@ -147,6 +147,7 @@ REQUIRED_COLUMNS = tuple(c.name for c in COLUMNS if c.required)
 STUDY_LEVEL = ("ref", "citation", "year", "peer_reviewed", "table_group", "components")
 YEAR_MAX = 2100
 _ID = re.compile(r"[a-z][a-z0-9_]*\Z")
+_INT = re.compile(r"[+-]?[0-9]+\Z")
 
 
 class StudiesValidationError(ValueError):
@@ -260,8 +261,11 @@ def _read_lines(path: str, problems: _Problems) -> list[tuple[int, list[str]]]:
 def _check_header(line: int, header: list[str], problems: _Problems) -> set[str]:
     """Schema columns present in the header (reports missing and repeated ones)."""
     seen: set[str] = set()
-    for name in header:
-        if name in seen:
+    for position, name in enumerate(header, start=1):
+        if name == "":
+            problems.add(line, f"(column {position})", "the column has no name",
+                         "a name for every column")
+        elif name in seen:
             problems.add(line, name, "the column name is repeated", "each column once")
         seen.add(name)
     for name in REQUIRED_COLUMNS:
@@ -310,10 +314,9 @@ def _parse_id(col: Column, text: str) -> str:
 
 
 def _parse_int(col: Column, text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise _CellError(f"{text!r} is not a whole number") from None
+    if not _INT.match(text):
+        raise _CellError(f"{text!r} is not a whole number")
+    value = int(text)
     if (col.minimum is not None and value < col.minimum) or (
         col.name == "year" and value > YEAR_MAX
     ):
@@ -325,7 +328,9 @@ def _parse_float(col: Column, text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise _CellError(f"{text!r} is not a number") from None
+        value = None
+    if value is None or "_" in text:
+        raise _CellError(f"{text!r} is not a number")
     if not math.isfinite(value):
         raise _CellError(f"{text!r} is not a finite number")
     return value
