@@ -34,7 +34,7 @@ fit_record <- function(res, dataset, model, method, test) {
               ci_lb = res$ci.lb, ci_ub = res$ci.ub, tau2 = res$tau2, I2 = res$I2, H2 = res$H2,
               QE = res$QE, QEp = res$QEp, QM = res$QM, QMp = res$QMp, QMdf = res$QMdf,
               dfs = if (is.na(res$ddf[1])) NULL else res$ddf[1], loglik = c(logLik(res)))
-  if (res$p == 1 && model == "intercept") {
+  if (res$p == 1 && model %in% c("intercept", "fixed_tau2")) {
     pr <- predict(res)
     rec$pi_lb <- pr$pi.lb
     rec$pi_ub <- pr$pi.ub
