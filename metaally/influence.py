@@ -57,6 +57,8 @@ def cumulative(result: Fitted, order: Any = None) -> pd.DataFrame:
     (effect sizes so far), ``estimate, se, stat, pvalue, ci_low, ci_high, q,
     q_pvalue, i2`` and the variance components (``tau2, h2``, or
     ``sigma2_study, sigma2_within``).  Only for models without moderators.
+    The first step of a univariate analysis has no heterogeneity information:
+    its ``q``, ``q_pvalue``, ``i2`` and ``h2`` are NaN (metafor prints 0, 1, 0, 1).
     """
     _check_intercept_only(result, "cumulative meta-analysis")
     n = result.yi.shape[0]
