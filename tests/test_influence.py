@@ -10,6 +10,7 @@ by study in R).
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -40,11 +41,23 @@ UNDEFINED_AT_K1 = {"i2"}
 RTOL = 1e-6
 
 
+@cache
 def fitted(fit_id: str) -> ma.RandomEffectsResult:
     spec = REF["fits"][fit_id]
     d = REF["datasets"][spec["data"]]
     mods = np.array(d["ablat"], dtype=float) if spec.get("mods") else None
     return ma.random_effects(d["yi"], d["vi"], method=spec["method"], test=spec["test"], mods=mods)
+
+
+@cache
+def diagnostics(fit_id: str, what: str) -> pd.DataFrame:
+    """influence / leave_one_out / cumulative (by year) of a reference fit, computed once."""
+    res = fitted(fit_id)
+    if what == "influence":
+        return ma.influence(res)
+    if what == "leave1out":
+        return ma.leave_one_out(res)
+    return ma.cumulative(res, order=REF["fits"][fit_id]["cumul"]["order"])
 
 
 def assert_column(got, want, rtol=RTOL):
@@ -81,7 +94,7 @@ def test_models_match_metafor():
 
 @pytest.mark.parametrize(("fit_id", "column"), params(FITS, INFLUENCE_COLUMNS))
 def test_influence_matches_metafor(fit_id, column):
-    got = ma.influence(fitted(fit_id))
+    got = diagnostics(fit_id, "influence")
     assert_column(got[column], REF["fits"][fit_id]["influence"][column])
 
 
@@ -117,7 +130,7 @@ def test_influence_rejects_multilevel_results():
 @pytest.mark.parametrize(("fit_id", "column"), params(INTERCEPT_ONLY, LEAVE1OUT_COLUMNS))
 def test_leave_one_out_matches_metafor(fit_id, column):
     want = REF["fits"][fit_id]["leave1out"][column]
-    got = ma.leave_one_out(fitted(fit_id))
+    got = diagnostics(fit_id, "leave1out")
     if not want:  # metafor drops tau2 for FE models; ours is 0
         assert (got[column] == 0).all()
         return
@@ -157,7 +170,7 @@ def test_leave_one_out_rows_are_fits_without_that_study(k, rnd):
 def test_cumulative_matches_metafor(fit_id, column):
     ref = REF["fits"][fit_id]["cumul"]
     want = np.asarray(ref[column], dtype=float)
-    got = ma.cumulative(fitted(fit_id), order=ref["order"])
+    got = diagnostics(fit_id, "cumul")
     assert list(got["added"]) == [f"Study {i}" for i in ref["added"]]
     if want.size == 0:  # metafor drops tau2 for FE models; ours is 0
         assert (got[column] == 0).all()
@@ -192,6 +205,7 @@ def test_cumulative_rejects_wrong_length_order():
 # ---------------------------------------------------------------- multilevel (CHE) refits
 
 
+@cache
 def multilevel_fit() -> ma.MultilevelResult:
     ml = REF["multilevel"]
     d = ml["data"]
@@ -202,10 +216,17 @@ ML_COLUMNS = ["estimate", "se", "stat", "pvalue", "ci_low", "ci_high", "sigma2_s
               "sigma2_within"]
 
 
+@cache
+def multilevel_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(leave-one-out, cumulative by year) of the CHE fit, computed once."""
+    fit = multilevel_fit()
+    return ma.leave_one_out(fit), ma.cumulative(fit, order=REF["multilevel"]["data"]["year"])
+
+
 @pytest.mark.parametrize("column", ML_COLUMNS)
 def test_multilevel_leave_one_out_matches_rma_mv(column):
     ref = REF["multilevel"]["leave1out"]
-    got = ma.leave_one_out(multilevel_fit())
+    got = multilevel_frames()[0]
     assert list(got["omitted"]) == ref["omitted"]
     assert_column(got[column], ref[column])
 
@@ -213,7 +234,7 @@ def test_multilevel_leave_one_out_matches_rma_mv(column):
 @pytest.mark.parametrize("column", [c for c in ML_COLUMNS if c != "stat"])
 def test_multilevel_cumulative_matches_rma_mv(column):
     ref = REF["multilevel"]["cumul"]
-    got = ma.cumulative(multilevel_fit(), order=REF["multilevel"]["data"]["year"])
+    got = multilevel_frames()[1]
     assert list(got["added"]) == ref["added"]
     # rows with at least two studies; see the xfail below for the first row
     assert_column(got[column].iloc[1:], ref[column][1:])
@@ -226,7 +247,7 @@ def test_multilevel_cumulative_matches_rma_mv(column):
 )
 def test_multilevel_cumulative_first_row_single_study():
     ref = REF["multilevel"]["cumul"]
-    got = ma.cumulative(multilevel_fit(), order=REF["multilevel"]["data"]["year"])
+    got = multilevel_frames()[1]
     assert_column(got["se"].iloc[:1], ref["se"][:1])
 
 
