@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from metaally.tau2 import warn_fallback
 from metaally.univariate import check_options, fit_arrays
 from metaally.wls import Design
 
@@ -79,9 +80,11 @@ def random_effects_batch(
         rows = slice(start, start + step)
         design = Design(X if X.ndim == 2 else X[rows])
         fit = fit_arrays(y[rows], v[rows], design, method, test, level,
-                         intercept=intercept, mask=mask[rows])
+                         intercept=intercept, mask=mask[rows], warn=False)
         frames.append(_frame(fit))
-    return pd.concat(frames, ignore_index=True)
+    out = pd.concat(frames, ignore_index=True)
+    warn_fallback(out["fallback"].to_numpy(), method, stacklevel=2)
+    return out
 
 
 def _frame(fit: Any) -> pd.DataFrame:

@@ -139,13 +139,16 @@ def estimate_tau2(
     y2, v2 = np.atleast_2d(y).astype(float), np.atleast_2d(v).astype(float)
     m2 = None if mask is None else np.atleast_2d(mask)
     est = estimate(make_problem(y2, v2, Design(np.asarray(X, dtype=float)), m2), method)
+    warn_fallback(est.fallback, method, stacklevel=2)
     if single:
         return Tau2Estimate(float(est.tau2[0]), bool(est.fallback[0]))
     return est
 
 
 def estimate(pb: Problem, method: str) -> Tau2Estimate:
-    """Dispatch to the estimator named ``method`` (one of :data:`METHODS`), truncated at 0."""
+    """Dispatch to the estimator named ``method`` (one of :data:`METHODS`), truncated at 0.
+
+    Does not warn: callers report ``fallback`` with :func:`warn_fallback`."""
     tau2 = np.zeros(pb.y.shape[0])
     fallback = np.zeros(pb.y.shape[0], dtype=bool)
     rows = np.flatnonzero(pb.df > 0)
@@ -220,7 +223,7 @@ def solve_q(pb: Problem, target: np.ndarray) -> Tau2Estimate:
     def equation(sub: Problem, t: np.ndarray, rows: np.ndarray) -> np.ndarray:
         return sub.fit(t).rss - target[rows]
 
-    return _finish(pb, tau2, active, active, equation, np.copy(tau2), "Q(tau^2) = target")
+    return _finish(pb, tau2, active, active, equation, np.copy(tau2))
 
 
 def _score_reml(fit: WLSFit, pb: Problem) -> tuple[np.ndarray, np.ndarray]:
@@ -279,8 +282,7 @@ def _fisher_scoring(pb: Problem, restricted: bool) -> Tau2Estimate:
     def equation(sub: Problem, t: np.ndarray, rows: np.ndarray) -> np.ndarray:
         return score(sub.fit(t), sub)[0]
 
-    name = "the restricted likelihood score" if restricted else "the likelihood score"
-    est = _finish(pb, tau2, active, active & ~loose, equation, lo, name, hi)
+    est = _finish(pb, tau2, active, active & ~loose, equation, lo, hi)
     rows = np.flatnonzero(est.tau2 > 0)
     if rows.size:
         sub = pb.sub(rows)
@@ -304,21 +306,35 @@ def _step_within_bound(tau2: np.ndarray, adj: np.ndarray) -> np.ndarray:
 
 def _finish(
     pb: Problem, tau2: np.ndarray, unfinished: np.ndarray, failed: np.ndarray,
-    equation: Equation, lo: np.ndarray, name: str, hi: np.ndarray | None = None,
+    equation: Equation, lo: np.ndarray, hi: np.ndarray | None = None,
 ) -> Tau2Estimate:
-    """Solve ``equation`` by bracketing for the ``unfinished`` rows; warn about ``failed`` ones."""
+    """Solve ``equation`` by bracketing for the ``unfinished`` rows; flag the ``failed`` ones."""
     rows = np.flatnonzero(unfinished)
     if rows.size:
         upper = np.full(rows.size, np.inf) if hi is None else hi[rows]
         tau2[rows] = bracketed_root(pb, rows, equation, lo[rows], upper)
-    if failed.any():
-        warnings.warn(
-            f"tau^2 iteration did not converge for {int(failed.sum())} of {failed.size} data "
-            f"set(s); solved {name} by a bracketing root search instead",
-            RuntimeWarning,
-            stacklevel=5,
-        )
     return Tau2Estimate(tau2, failed)
+
+
+_EQUATIONS = {
+    "ML": "the likelihood score equation",
+    "REML": "the restricted likelihood score equation",
+    "PM": "the Paule-Mandel equation Q(tau^2) = k - p",
+    "EB": "the Paule-Mandel equation Q(tau^2) = k - p",
+}
+
+
+def warn_fallback(fallback: np.ndarray, method: str, stacklevel: int = 2) -> None:
+    """RuntimeWarning naming how many data sets needed the bracketing fallback (if any)."""
+    n = int(np.sum(fallback))
+    if n:
+        warnings.warn(
+            f"{method}: the tau^2 iteration did not converge for {n} of {np.size(fallback)} "
+            f"data set(s) (metafor would stop there); solved {_EQUATIONS[method]} by a "
+            "bracketing root search instead",
+            RuntimeWarning,
+            stacklevel=stacklevel + 1,
+        )
 
 
 def bracketed_root(

@@ -34,7 +34,7 @@ from scipy import stats
 
 from metaally.inputs import design_matrix, effect_arrays
 from metaally.printing import Printable, coef_table, fmt_num, pvalue_phrase
-from metaally.tau2 import METHODS, estimate, make_problem, solve_q
+from metaally.tau2 import METHODS, estimate, make_problem, solve_q, warn_fallback
 from metaally.wls import Design, inverse, logdet, trace_p
 
 TESTS = ("z", "knha", "adhoc")
@@ -96,11 +96,14 @@ def fit_arrays(
     tau2: float | np.ndarray | None = None,
     intercept: bool = True,
     mask: np.ndarray | None = None,
+    warn: bool = True,
 ) -> FitArrays:
     """Fit every row of ``y``/``v`` (B, k) on ``design``; options already checked.
 
     ``tau2`` fixes τ² (metafor's ``tau2=``); ``mask`` marks used entries
     (default: finite ones).  Coefficient-wise outputs have shape (B, p).
+    A ``RuntimeWarning`` reports data sets that needed the τ² fallback unless
+    ``warn=False`` (the caller then reports ``fallback`` itself).
     """
     pb = make_problem(y, v, design, mask)
     raw = make_problem(y, v, design, mask, center=False)
@@ -113,6 +116,8 @@ def fit_arrays(
         fallback = np.zeros(n, dtype=bool)
     else:
         tau2_hat, fallback = estimate(pb, method)
+        if warn:
+            warn_fallback(fallback, method, stacklevel=3)
     fit = raw.fit(tau2_hat)
     alpha = 1 - level
 
