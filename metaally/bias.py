@@ -18,6 +18,7 @@ import pandas as pd
 from scipy import stats
 
 from metaally.inputs import effect_arrays
+from metaally.multilevel import multilevel
 from metaally.printing import Printable, coef_table, fmt_num, pvalue_phrase
 from metaally.univariate import RandomEffectsResult, random_effects
 
@@ -25,8 +26,6 @@ from metaally.univariate import RandomEffectsResult, random_effects
 # cost grows as k³); above it, and whenever there are ties, the normal
 # approximation is used (R's ``cor.test`` cannot compute larger exact tables either).
 EXACT_RANK_TEST_MAX_K = 400
-
-
 
 
 def _p_phrase(p: float) -> str:
@@ -139,8 +138,6 @@ def egger_test(yi: Any, vi: Any, study: Any = None, rho: float = 0.6) -> EggerRe
             model=fit,
         )
 
-    from metaally.multilevel import multilevel
-
     y, v, (s,), _ = effect_arrays(yi, vi, study, names=("study",))
     n_studies = len(pd.unique(s))
     if n_studies < 3:
@@ -148,8 +145,6 @@ def egger_test(yi: Any, vi: Any, study: Any = None, rho: float = 0.6) -> EggerRe
     fit = multilevel(y, v, s, rho=rho, mods=pd.DataFrame({"sei": np.sqrt(v)}))
     robust = fit.robust(adjust="CR2")
     intercept, slope = robust.coef.iloc[0], robust.coef.iloc[1]
-    level = 0.95
-    half = stats.t.ppf(0.5 + level / 2, intercept["df"]) * intercept["se"]
     return EggerResult(
         k=int(y.shape[0]),
         n_studies=n_studies,
@@ -159,9 +154,9 @@ def egger_test(yi: Any, vi: Any, study: Any = None, rho: float = 0.6) -> EggerRe
         df=float(slope["df"]),
         pvalue=float(slope["pvalue"]),
         limit_estimate=float(intercept["estimate"]),
-        limit_ci_low=float(intercept["estimate"] - half),
-        limit_ci_high=float(intercept["estimate"] + half),
-        level=level,
+        limit_ci_low=float(intercept["ci_low"]),
+        limit_ci_high=float(intercept["ci_high"]),
+        level=fit.level,
         model=robust,
     )
 

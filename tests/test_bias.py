@@ -66,6 +66,8 @@ def test_egger_sandwich_matches_clubsandwich():
     for field in ("stat", "df", "pvalue", "limit_estimate", "limit_ci_low", "limit_ci_high"):
         close(getattr(res, field), ref[field], RTOL_ROBUST)
     assert res.test == "CR2" and res.n_studies == 17 and res.k == 100
+    assert "CR2 cluster-robust t test" in res.summary()
+    assert f"df = {res.df:.2f}" in res.summary()
 
 
 def test_egger_summary_and_frame():
