@@ -14,7 +14,8 @@ so the marginal covariance of study j is
 Estimation works per study block (see ``blocks.py``), never with a k x k matrix:
 the (restricted) log-likelihood, its score and its expected information are
 sums of per-block terms plus rank-p corrections, and the variance components
-are found by Fisher scoring projected onto sigma2 >= 0.
+are found by Newton steps (Fisher scoring where the observed information is not
+positive definite) projected onto sigma2 >= 0.
 """
 
 from __future__ import annotations
@@ -49,11 +50,12 @@ class _Block:
 
 @dataclass(frozen=True)
 class _Fit:
-    """Log-likelihood, score and expected information at one (sigma2_study, sigma2_within)."""
+    """Log-likelihood, score, expected and observed information at one value of sigma2."""
 
     loglik: float
     score: np.ndarray  # (2,)
-    info: np.ndarray  # (2, 2)
+    info: np.ndarray  # (2, 2) expected
+    observed_info: np.ndarray  # (2, 2) minus the Hessian
     beta: np.ndarray
     vcov: np.ndarray
 
@@ -74,7 +76,7 @@ def marginal_covariance(block: _Block, sigma2_study: float, sigma2_within: float
 
 
 def _evaluate(blocks: list[_Block], theta: np.ndarray, reml: bool) -> _Fit:
-    """(Restricted) log-likelihood, score and Fisher information of the CHE model.
+    """(Restricted) log-likelihood, score, expected and observed information of the CHE model.
 
     With D_s = 1 1' and D_w = I the derivatives of Sigma, A = X' Sigma^-1 X,
     P = Sigma^-1 - Sigma^-1 X A^-1 X' Sigma^-1 and r = y - X beta_GLS
@@ -86,6 +88,9 @@ def _evaluate(blocks: list[_Block], theta: np.ndarray, reml: bool) -> _Fit:
     tr(P D_i) = tr(Sigma^-1 D_i) - tr(A^-1 B_i) with B_i = X' Sigma^-1 D_i Sigma^-1 X, and
     tr(P D_i P D_k) = tr(Sigma^-1 D_i Sigma^-1 D_k) - 2 tr(A^-1 T_ik) + tr(A^-1 B_i A^-1 B_k) with
     T_ik = X' Sigma^-1 D_i Sigma^-1 D_k Sigma^-1 X: every term is a sum over study blocks.
+    The observed information is 2 AI - info with the average information
+    AI_ik = 1/2 u_i' P u_k, u_i = D_i P y = D_i Sigma^-1 r (Gilmour, Thompson & Cullis 1995,
+    Biometrics 51:1440-1450); for ML, info uses Sigma^-1 in place of P, AI is unchanged.
     """
     p = blocks[0].X.shape[2]
     k = sum(b.y.size for b in blocks)
@@ -109,6 +114,8 @@ def _evaluate(blocks: list[_Block], theta: np.ndarray, reml: bool) -> _Fit:
     trace = np.zeros(2)  # tr(Sigma^-1 D_i)
     resid_quad = np.zeros(2)  # r' Sigma^-1 D_i Sigma^-1 r
     info_full = np.zeros((2, 2))  # tr(Sigma^-1 D_i Sigma^-1 D_k)
+    u_quad = np.zeros((2, 2))  # u_i' Sigma^-1 u_k
+    u_cross = np.zeros((2, p))  # X' Sigma^-1 u_i
     B = np.zeros((2, p, p))
     T = np.zeros((2, 2, p, p))
     rss = 0.0
@@ -119,7 +126,15 @@ def _evaluate(blocks: list[_Block], theta: np.ndarray, reml: bool) -> _Fit:
         sr = sy - sx @ beta  # Sigma^-1 r
         rss += np.einsum("cm,cm->", block.y - block.X @ beta, sr)
         trace += [s11.sum(), np.einsum("caa->", sinv)]
-        resid_quad += [np.sum(sr.sum(axis=1) ** 2), np.sum(sr**2)]
+        sr_sum = sr.sum(axis=1)  # u_s = 1 * sr_sum, u_w = sr
+        resid_quad += [np.sum(sr_sum**2), np.sum(sr**2)]
+        s_sr = np.einsum("cab,cb->ca", sinv, sr)
+        one_s_sr = np.sum(sr_sum * np.einsum("cm,cm->c", s_one, sr))
+        u_quad += [
+            [np.sum(sr_sum**2 * s11), one_s_sr],
+            [one_s_sr, np.einsum("cm,cm->", sr, s_sr)],
+        ]
+        u_cross += [z.T @ sr_sum, np.einsum("cmp,cm->p", sx, sr)]
         info_full += [
             [np.sum(s11**2), np.sum(s_one**2)],
             [np.sum(s_one**2), np.sum(sinv**2)],
@@ -148,21 +163,24 @@ def _evaluate(blocks: list[_Block], theta: np.ndarray, reml: bool) -> _Fit:
         loglik = -0.5 * ((k - p) * _LOG_2PI + logdet + logdet_a - logdet_xx + rss)
     else:
         loglik = -0.5 * (k * _LOG_2PI + logdet + rss)
-    return _Fit(float(loglik), score, info, beta, vcov)
+    average_info = 0.5 * (u_quad - u_cross @ vcov @ u_cross.T)
+    return _Fit(float(loglik), score, info, 2.0 * average_info - info, beta, vcov)
 
 
-def _fisher_scoring(
+def _newton(
     blocks: list[_Block], start: np.ndarray, reml: bool, scale: float, max_iter: int = 1000
 ) -> tuple[np.ndarray, _Fit]:
-    """Maximise the (restricted) likelihood over sigma2 >= 0 by projected Fisher scoring.
+    """Maximise the (restricted) likelihood over sigma2 >= 0 by projected Newton steps.
 
-    Components at zero whose score points below zero are held there (the
-    Karush-Kuhn-Tucker condition of the bounded problem); steps are halved until
-    the likelihood does not decrease.  A singular information matrix (every study
-    has one effect, so only the sum of the components is identified) gets the
-    minimum-norm step.  Converged when no component moves by more than 1e-11 x
-    (its value + ``scale``), ``scale`` being the typical sampling variance; warns
-    if ``max_iter`` steps do not get there.
+    Newton-Raphson on the observed information where it is positive definite,
+    Fisher scoring (expected information) elsewhere.  Components at zero whose
+    score points below zero are held there (the Karush-Kuhn-Tucker condition of
+    the bounded problem); steps are halved until the likelihood does not
+    decrease.  A singular information matrix (every study has one effect, so only
+    the sum of the components is identified) gets the minimum-norm step.
+    Converged when no component moves by more than 1e-11 x (its value + ``scale``),
+    ``scale`` being the typical sampling variance; warns if ``max_iter`` steps do
+    not get there.
     """
     theta = start
     fit = _evaluate(blocks, theta, reml)
@@ -171,7 +189,10 @@ def _fisher_scoring(
         step = np.zeros(2)
         if free.any():
             sub = np.ix_(free, free)
-            step[free] = np.linalg.lstsq(fit.info[sub], fit.score[free], rcond=1e-12)[0]
+            hessian = fit.observed_info[sub]
+            if np.linalg.eigvalsh(hessian)[0] <= 1e-8 * np.abs(hessian).max():
+                hessian = fit.info[sub]
+            step[free] = np.linalg.lstsq(hessian, fit.score[free], rcond=1e-12)[0]
         length = 1.0
         while True:
             candidate = np.maximum(theta + length * step, 0.0)
@@ -185,7 +206,7 @@ def _fisher_scoring(
             break
     else:
         warnings.warn(
-            f"the variance components did not converge in {max_iter} Fisher scoring steps",
+            f"the variance components did not converge in {max_iter} Newton steps",
             RuntimeWarning,
             stacklevel=3,
         )
@@ -337,7 +358,7 @@ def multilevel(
     che = che_blocks(y, v, X, blocks, float(rho))
     reml = method == "REML"
     start = np.full(2, max(_residual_variance(y, X) - v.mean(), 0.01 * v.mean()) / 2.0)
-    theta, fit = _fisher_scoring(che, start, reml, scale=float(v.mean()))
+    theta, fit = _newton(che, start, reml, scale=float(v.mean()))
 
     se = np.sqrt(np.diag(fit.vcov))
     z = fit.beta / se
