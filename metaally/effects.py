@@ -12,6 +12,7 @@ Borenstein, M., Hedges, L. V., Higgins, J. P. T. & Rothstein, H. R. (2009).
     variances) and 7 (converting among effect sizes).
 Cohen, J. (1988). *Statistical Power Analysis for the Behavioral Sciences*
     (2nd ed.). Erlbaum. Chapter 8 (f = d/2 for two groups).
+Lipsey, M. W. & Wilson, D. B. (2001). *Practical Meta-Analysis*. Sage.
 Hedges, L. V. (1981). Distribution theory for Glass's estimator of effect size
     and related estimators. *Journal of Educational Statistics*, 6, 107-128.
 """
@@ -19,6 +20,7 @@ Hedges, L. V. (1981). Distribution theory for Glass's estimator of effect size
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -48,11 +50,6 @@ _NEEDED = (
 # --------------------------------------------------------------------------- conversions
 
 
-def d_from_d(d: np.ndarray) -> np.ndarray:
-    """Cohen's d reported as such: d = d."""
-    return np.asarray(d, dtype=float)
-
-
 def d_from_f2(f2: np.ndarray) -> np.ndarray:
     """Cohen's f² of a two-group contrast to d: d = 2·√f².
 
@@ -68,13 +65,32 @@ def d_from_r(r: np.ndarray) -> np.ndarray:
     return 2.0 * r / np.sqrt(1.0 - r**2)
 
 
-#: metric name -> conversion to Cohen's d (association-only metrics such as R2 have none).
-TO_COHENS_D: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "d": d_from_d,
-    "f2": d_from_f2,
-    "r": d_from_r,
+def d_from_t(t: np.ndarray, n1: np.ndarray, n2: np.ndarray) -> np.ndarray:
+    """An independent-groups t statistic to d: d = t·√(1/n1 + 1/n2).
+
+    Since t = (M1 − M2) / (S_pooled·√(1/n1 + 1/n2)) and d = (M1 − M2)/S_pooled
+    (Lipsey & Wilson 2001, Appendix B; Borenstein et al. 2009, ch. 4).
+    """
+    n1 = np.asarray(n1, dtype=float)
+    n2 = np.asarray(n2, dtype=float)
+    return np.asarray(t, dtype=float) * np.sqrt(1.0 / n1 + 1.0 / n2)
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """How one metric becomes Cohen's d: ``to_d(value, n1, n2)`` and its formula as text."""
+
+    formula: str
+    to_d: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+#: metric name -> conversion to Cohen's d; association-only metrics (R2) have none.
+TO_COHENS_D: dict[str, Conversion] = {
+    "d": Conversion("d", lambda d, n1, n2: np.asarray(d, dtype=float)),
+    "f2": Conversion("d=2*sqrt(f2)", lambda f2, n1, n2: d_from_f2(f2)),
+    "r": Conversion("d=2r/sqrt(1-r^2)", lambda r, n1, n2: d_from_r(r)),
+    "t": Conversion("d=t*sqrt(1/n1+1/n2)", d_from_t),
 }
-_CONVERSION_TEXT = {"d": "", "f2": "d=2*sqrt(f2)", "r": "d=2r/sqrt(1-r^2)"}
 
 
 def hedges_j(df: np.ndarray) -> np.ndarray:
@@ -157,9 +173,9 @@ def compute_effects(
     rows = _expand_ranges(studies, range_policy)
     n1, n2, split = _arm_sizes(rows, arms_policy)
     d = np.full(len(rows), np.nan)
-    for metric, convert in TO_COHENS_D.items():
+    for metric, conversion in TO_COHENS_D.items():
         mask = (rows["metric"] == metric).to_numpy()
-        d[mask] = convert(rows["value_used"].to_numpy()[mask])
+        d[mask] = conversion.to_d(rows["value_used"].to_numpy()[mask], n1[mask], n2[mask])
     yi, vi = g_between(d, n1, n2)
     prepost = (rows["design"] == "prepost").to_numpy() & (design_policy == "prepost")
     yi[prepost], vi[prepost] = g_prepost(d[prepost], n1[prepost], prepost_r)
@@ -242,8 +258,8 @@ def _derivation(rec: Any, d: float, split: float, prepost: bool, r: float) -> st
         label = METRICS[rec.metric].label if rec.metric in METRICS else rec.metric
         steps.append(f"{label} is an association, not an intervention contrast: not converted")
         return "; ".join(steps)
-    if _CONVERSION_TEXT[rec.metric]:
-        steps.append(f"{_CONVERSION_TEXT[rec.metric]}={d:.6f}")
+    if rec.metric != "d":
+        steps.append(f"{TO_COHENS_D[rec.metric].formula}={d:.6f}")
     if prepost:
         n = rec.n1
         sizes = f"n=n1={n:g} (given)" if split == 0 else f"n=n/{split:g}={n:g}"

@@ -60,6 +60,7 @@ class Metric:
     high: float
     open_interval: bool = False
     contrast: bool = True
+    designs: tuple[str, ...] = DESIGNS
 
     def admits(self, x: float) -> bool:
         if self.open_interval:
@@ -67,9 +68,9 @@ class Metric:
         return self.low <= x <= self.high
 
     def expected(self) -> str:
-        left, right = ("(", ")") if self.open_interval else ("[", "]")
-        high = "inf)" if math.isinf(self.high) else f"{self.high:g}{right}"
-        return f"{self.label} in {left}{self.low:g}, {high}"
+        left = "(" if self.open_interval or math.isinf(self.low) else "["
+        right = ")" if self.open_interval or math.isinf(self.high) else "]"
+        return f"{self.label} in {left}{self.low:g}, {self.high:g}{right}"
 
 
 #: Adding a metric: one entry here (its validation rule) and one conversion to
@@ -78,6 +79,7 @@ METRICS: dict[str, Metric] = {
     "d": Metric("Cohen's d", -10.0, 10.0),
     "f2": Metric("Cohen's f2", 0.0, math.inf),
     "r": Metric("a correlation r", -1.0, 1.0, open_interval=True),
+    "t": Metric("an independent-groups t statistic", -math.inf, math.inf, designs=("between",)),
     "R2": Metric("R2", 0.0, 1.0, contrast=False),
 }
 
@@ -401,7 +403,7 @@ def _check_row(
     # rules across cells run only on cells that parsed, so one mistake gives one message
     if not failed & {"n", "arms", "n1", "n2"}:
         _check_sizes(line, values, columns, problems)
-    if not failed & {"metric", "role", "value", "value_low", "value_high"}:
+    if not failed & {"metric", "role", "design", "value", "value_low", "value_high"}:
         _check_values(line, values, columns, problems)
     return _Record(line, raw, values) if len(problems) == before else None
 
@@ -450,6 +452,9 @@ def _check_values(line: int, v: dict[str, Any], columns: set[str], problems: _Pr
     if not metric.contrast and v.get("role") == "intervention_effect":
         problems.add(line, "role", f"{v['metric']} measures an association, not an intervention "
                      "contrast", "role association for this metric")
+    if v.get("design") is not None and v["design"] not in metric.designs:
+        problems.add(line, "design", f"metric {v['metric']} cannot come from a {v['design']} "
+                     "design", "design " + " or ".join(metric.designs) + " for this metric")
 
 
 def _check_duplicates(records: list[_Record], columns: set[str], problems: _Problems) -> None:

@@ -19,6 +19,7 @@ from metaally.effects import (
     TO_COHENS_D,
     d_from_f2,
     d_from_r,
+    d_from_t,
     g_between,
     g_prepost,
     hedges_j,
@@ -79,6 +80,22 @@ def test_d_from_r_by_hand() -> None:
     # r = 0.6: sqrt(1 - 0.36) = 0.8, d = 2 * 0.6 / 0.8 = 1.5; odd in r
     assert d_from_r(0.6) == pytest.approx(1.5, rel=1e-15)
     assert d_from_r(-0.6) == pytest.approx(-1.5, rel=1e-15)
+
+
+def test_d_from_t_by_hand() -> None:
+    # t = 2, n1 = n2 = 50: sqrt(1/50 + 1/50) = sqrt(0.04) = 0.2, d = 0.4
+    assert d_from_t(2.0, 50, 50) == pytest.approx(0.4, rel=1e-15)
+
+
+def test_t_rows_use_the_arm_sizes(tmp_path: Path) -> None:
+    # the fixture's first row as t = 2.5 with n = 100 over 2 arms: d = 2.5 * sqrt(2/50) = 0.5
+    text = (FIXTURES / "valid.csv").read_text(encoding="utf-8")
+    path = tmp_path / "t.csv"
+    path.write_text(text.replace(",d,0.5,", ",t,2.5,", 1), encoding="utf-8")
+    row = ma.compute_effects(ma.load_studies(path)).iloc[0]
+    assert row["metric"] == "t"
+    assert row["yi"] == pytest.approx(0.5 * (1 - 3 / (4 * 98 - 1)), rel=1e-14)
+    assert "d=t*sqrt(1/n1+1/n2)=0.500000" in row["derivation"]
 
 
 def test_every_contrast_metric_has_a_conversion() -> None:

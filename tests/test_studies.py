@@ -44,6 +44,7 @@ BROKEN = [
     ("r2_out_of_range.csv", 4, "value", "R2 = 1.2 is out of range"),
     ("r2_as_intervention_effect.csv", 4, "role", "association"),
     ("r_out_of_range.csv", 4, "value", "r = 1 is out of range"),
+    ("t_from_prepost.csv", 2, "design", "metric t cannot come from a prepost design"),
     ("d_beyond_10.csv", 2, "value", "d = 12 is out of range"),
     ("non_finite.csv", 2, "value", "'nan' is not a finite number"),
     ("duplicate_row.csv", 5, "(row)", "duplicate of line 2"),
