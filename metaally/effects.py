@@ -201,27 +201,29 @@ def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
 
 
 def _expand_ranges(studies: pd.DataFrame, policy: str) -> pd.DataFrame:
-    """One row per value to analyse, with ``value_used`` and ``value_kind``."""
-    is_range = studies["value"].isna().to_numpy()
-    single = studies.loc[~is_range].assign(value_used=studies["value"], value_kind="value")
-    ranged = studies.loc[is_range]
-    low = ranged.assign(value_used=ranged["value_low"], value_kind="range low endpoint")
-    high = ranged.assign(value_used=ranged["value_high"], value_kind="range high endpoint")
-    parts = {
-        "endpoints": [low, high],
-        "low": [low],
-        "high": [high],
-        "midpoint": [ranged.assign(value_used=(ranged["value_low"] + ranged["value_high"]) / 2.0,
-                                   value_kind="range midpoint")],
-    }[policy]
-    order = {"value": 0, "range low endpoint": 0, "range midpoint": 0, "range high endpoint": 1}
-    rows = pd.concat([single, *parts], ignore_index=True)
-    rows["_order"] = rows["value_kind"].map(order)
-    return rows.sort_values(["source_line", "_order"], kind="stable").drop(columns="_order")
+    """One row per value to analyse, with ``value_used`` and ``value_kind``, in input order."""
+    rows = studies.reset_index(drop=True).assign(_row=lambda f: np.arange(len(f)))
+    is_range = rows["value"].isna()
+    single = rows.loc[~is_range].assign(value_used=lambda f: f["value"], value_kind="value")
+    ranged = rows.loc[is_range]
+    low = ranged.assign(value_used=lambda f: f["value_low"], value_kind="range low endpoint")
+    high = ranged.assign(value_used=lambda f: f["value_high"], value_kind="range high endpoint")
+    midpoint = ranged.assign(
+        value_used=lambda f: (f["value_low"] + f["value_high"]) / 2.0, value_kind="range midpoint"
+    )
+    parts = {"endpoints": [low, high], "low": [low], "high": [high], "midpoint": [midpoint]}
+    # a range's high endpoint follows its low endpoint
+    expanded = pd.concat([single, *parts[policy]], ignore_index=True)
+    expanded["_second"] = expanded["value_kind"] == "range high endpoint"
+    return (
+        expanded.sort_values(["_row", "_second"], kind="stable")
+        .drop(columns=["_row", "_second"])
+        .reset_index(drop=True)
+    )
 
 
 def _arm_sizes(rows: pd.DataFrame, policy: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(n1, n2, arms the total n was split over; 0 where per-arm n was given)."""
+    """(n1, n2, arms the total n was split over; NaN where per-arm n was given)."""
     n = rows["n"].to_numpy(dtype=float)
     split = np.full(len(rows), 2.0) if policy == "two" else rows["arms"].to_numpy(dtype=float)
     n1 = n / split
@@ -232,7 +234,7 @@ def _arm_sizes(rows: pd.DataFrame, policy: str) -> tuple[np.ndarray, np.ndarray,
         stated = ~np.isnan(given1) & ~np.isnan(given2)
         n1 = np.where(stated, given1, n1)
         n2 = np.where(stated, given2, n2)
-        split = np.where(stated, 0.0, split)
+        split = np.where(stated, np.nan, split)
     return n1, n2, split
 
 
@@ -262,7 +264,7 @@ def _derivation(rec: Any, d: float, split: float, prepost: bool, r: float) -> st
         steps.append(f"{TO_COHENS_D[rec.metric].formula}={d:.6f}")
     if prepost:
         n = rec.n1
-        sizes = f"n=n1={n:g} (given)" if split == 0 else f"n=n/{split:g}={n:g}"
+        sizes = f"n=n1={n:g} (given)" if np.isnan(split) else f"n=n/{split:g}={n:g}"
         steps += [
             f"pre-post (design_policy='prepost'), {sizes}",
             f"J=1-3/(4*{n - 1:g}-1)={hedges_j(n - 1):.6f}",
@@ -271,7 +273,7 @@ def _derivation(rec: Any, d: float, split: float, prepost: bool, r: float) -> st
         ]
     else:
         df = rec.n1 + rec.n2 - 2
-        sizes = (f"n1={rec.n1:g}, n2={rec.n2:g} (given)" if split == 0
+        sizes = (f"n1={rec.n1:g}, n2={rec.n2:g} (given)" if np.isnan(split)
                  else f"n1=n2=n/{split:g}={rec.n1:g}")
         steps += [
             sizes,
