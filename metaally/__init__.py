@@ -28,6 +28,7 @@ _EXPORTS: dict[str, str] = {
     "load_studies": "metaally.studies",
     "load_table2": "metaally.studies",
     "StudiesValidationError": "metaally.studies",
+    "validate_file": "metaally.studies",
     # effect sizes
     "compute_effects": "metaally.effects",
     # univariate models
