@@ -45,6 +45,8 @@ _EXPORTS: dict[str, str] = {
     "pool_groups": "metaally.pooling",
     "differences_by": "metaally.pooling",
     "component_differences": "metaally.pooling",
+    "level_label": "metaally.pooling",
+    "COMPONENTS": "metaally.studies",
     # diagnostics
     "egger_test": "metaally.bias",
     "rank_test": "metaally.bias",
@@ -64,6 +66,10 @@ _EXPORTS: dict[str, str] = {
     "funnel_plot": "metaally.plots.funnel",
     "cumulative_plot": "metaally.plots.cumulative",
     "gosh_plot": "metaally.plots.gosh",
+    # reports
+    "AnalysisSettings": "metaally.report",
+    "write_csv": "metaally.report",
+    "write_summary": "metaally.report",
 }
 
 __all__ = sorted(_EXPORTS)
