@@ -35,14 +35,9 @@ from scipy.stats import norm
 from metaally.aggregate import aggregate
 from metaally.multilevel import multilevel
 from metaally.printing import Printable, fmt_num, fmt_pvalue
+from metaally.studies import COMPONENTS
 from metaally.univariate import random_effects
 
-COMPONENTS: tuple[str, ...] = (
-    "awareness",
-    "authentic_motivation",
-    "action_orientation",
-    "all_inclusivity",
-)
 MODELS: tuple[str, ...] = ("che", "aggregate", "univariate")
 
 POOLED_COLUMNS: list[str] = [
@@ -54,6 +49,16 @@ NOTE_NO_STUDIES = "no studies yet"
 NOTE_SINGLE_STUDY = "one study: its aggregated effect, no heterogeneity"
 NOTE_SMALL_DF = "robust CI unreliable (df < 4)"
 NOTE_INDEPENDENT = "ignores dependence: effects treated as independent"
+
+_HYPHENATED = {"all_inclusivity": "all-inclusivity"}
+
+
+def level_label(level: str) -> str:
+    """Display name of a coding level: "authentic_motivation" -> "Authentic motivation",
+    "all_inclusivity" -> "All-inclusivity" (the review's spelling)."""
+    text = _HYPHENATED.get(level, level.replace("_", " "))
+    return text[:1].upper() + text[1:]
+
 
 _STUDY_COLUMNS = ["study_id", "citation", "year", "k_effects", "yi", "vi", "ci_low", "ci_high",
                   "weight"]
@@ -181,13 +186,18 @@ def pool_by_component(
     """Issue 5's table: one row per targeted component, per Table 2 group, and overall.
 
     The ``components`` column gives the four canonical components (``COMPONENTS``;
-    all-inclusivity has no studies yet), ``table_group`` Table 2's group labels.
+    all-inclusivity has no studies yet), ``table_group`` Table 2's group labels (in the
+    order of the data file's rows when ``source_line`` is present).
     ``grouping`` is "component", "table_group" or "overall"; the level is in ``component``.
     """
+    groups = effects["table_group"]
+    if "source_line" in effects:  # Table 2's order: the order of the rows in the data file
+        groups = groups.iloc[np.argsort(effects["source_line"].to_numpy(), kind="stable")]
     table = pd.concat(
         [
             pool_by(effects, "components", model, rho, method, levels=COMPONENTS, overall=False),
-            pool_by(effects, "table_group", model, rho, method),
+            pool_by(effects, "table_group", model, rho, method,
+                    levels=list(dict.fromkeys(groups.dropna()))),
         ],
         ignore_index=True,
     )

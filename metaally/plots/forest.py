@@ -75,6 +75,7 @@ def forest_plot(
     xlabel: str = "Hedges' g",
     xlim: tuple[float, float] | None = None,
     level: float = 0.95,
+    width: float = 7.0,
 ) -> Figure:
     """Draw a forest plot and return its Figure.
 
@@ -86,15 +87,16 @@ def forest_plot(
     "Author et al. (year)" when ``citation``/``year`` exist) and ``label`` the row-label
     column.  ``pooled`` (a result, ``PooledGroup`` or mapping with ``estimate``,
     ``ci_low``, ``ci_high``, optional ``pi_low``/``pi_high``/``label``/``text``) adds the
-    diamond; results and groups supply their own.  Intervals use ``level``.
+    diamond; results and groups supply their own.  Intervals use ``level``; ``width`` is
+    the figure width in inches when ``ax`` is not given (the height follows the rows).
     """
     rows = _rows(result_or_frame, group, label, level)
     summary = _pooled(result_or_frame if pooled is None else pooled)
     plt = style.pyplot()
     with plt.rc_context(style.RC):
         if ax is None:
-            n = len(rows) + (4 if summary is not None else 1)
-            fig, ax = plt.subplots(figsize=(7.0, 0.9 + _ROW_INCHES * n), layout="constrained")
+            n = len(rows) + (5 if summary is not None else 1)
+            fig, ax = plt.subplots(figsize=(width, 0.9 + _ROW_INCHES * n), layout="constrained")
         _draw(ax, rows, summary, title, xlabel, xlim or _limits([(rows, summary)]),
               empty=_empty_note(result_or_frame))
     return ax.figure
@@ -116,7 +118,7 @@ def forest_panels(
         raise ValueError("forest_panels needs at least one group")
     titles = list(titles) if titles is not None else [_title(g) for g in groups]
     content = [(_rows(g, None, None, 0.95), _pooled(g)) for g in groups]
-    heights = [len(r) + (4 if s is not None else 2) for r, s in content]
+    heights = [len(r) + (5 if s is not None else 2) for r, s in content]
     xlim = _limits(content)
     plt = style.pyplot()
     with plt.rc_context(style.RC):
@@ -219,7 +221,7 @@ def _labels(frame: pd.DataFrame, label: str | None) -> list[str]:
     return [str(i) for i in frame.index]
 
 
-def _shorten(text: str, width: int = 48) -> str:
+def _shorten(text: str, width: int = 70) -> str:
     return text if len(text) <= width else text[: width - 1].rstrip() + "…"
 
 
@@ -272,8 +274,9 @@ def _empty_note(obj: Any) -> str | None:
 
 
 def _title(g: Any) -> str:
-    level = str(getattr(g, "level", ""))
-    return level.replace("_", " ").capitalize() if getattr(g, "grouping", "") else level
+    from metaally.pooling import level_label
+
+    return level_label(str(getattr(g, "level", "")))
 
 
 def _limits(content: list[tuple[list[_Row], _Pooled | None]]) -> tuple[float, float]:
@@ -343,8 +346,7 @@ def _draw(ax: Axes, rows: list[_Row], summary: _Pooled | None, title: str | None
         lines = summary.text.split("\n") if summary.text else []
         if math.isfinite(summary.pi_low) and math.isfinite(summary.pi_high):
             pi = _fmt(summary.estimate, summary.pi_low, summary.pi_high).split(" ", 1)[1]
-            lines = lines or [""]
-            lines[-1] = "; ".join(filter(None, [lines[-1], f"95% prediction interval {pi}"]))
+            lines.append(f"95% prediction interval {pi} (red line)")
         for i, line in enumerate(lines):
             ax.text(0.0, y - 1.0 - 0.85 * i, line, transform=ax.get_yaxis_transform(),
                     ha="left", va="center", fontsize="small", color=style.MUTED)

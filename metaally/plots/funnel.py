@@ -31,6 +31,7 @@ def funnel_plot(
     levels: Sequence[float] = (0.90, 0.95, 0.99),
     title: str | None = None,
     xlabel: str = "Hedges' g",
+    center_label: str = "pooled estimate",
 ) -> Figure:
     """Draw a funnel plot (effect on x, standard error on y, inverted) and return the Figure.
 
@@ -38,7 +39,8 @@ def funnel_plot(
     ``MultilevelResult``; its ``estimate`` is the default ``center``) or a DataFrame with
     ``yi`` and ``vi`` (or ``sei``); for a frame without ``center`` the fixed-effect
     (inverse-variance) mean is used.  ``levels`` are the pseudo-confidence levels whose
-    regions ``center ± z · SE`` are shaded (at most three).
+    regions ``center ± z · SE`` are shaded (at most three); ``center_label`` names the
+    vertical line in the legend.
     """
     yi, sei, estimate = _points(result_or_frame)
     if center is None:
@@ -59,20 +61,24 @@ def funnel_plot(
                              edgecolor=style.GUIDE, linewidth=0.5, zorder=0)
             handles.append(Patch(facecolor=shade, edgecolor=style.GUIDE, linewidth=0.5,
                                  label=f"{level:.0%} pseudo-CI"))
-        ax.axvline(center, color=style.POOLED, linewidth=1.0, zorder=1)
+        handles.insert(0, ax.axvline(center, color=style.POOLED, linewidth=1.0, zorder=1,
+                                     label=f"{center_label} {center:.2f}".replace("-", "\u2212")))
         ax.axvline(0.0, color=style.GUIDE, linestyle="--", linewidth=0.8, zorder=1)
         ax.scatter(yi, sei, s=22, color=style.INK, edgecolors="white", linewidths=0.5,
                    zorder=3, label="effect sizes")
         z_out = norm.ppf(0.5 + levels[-1] / 2)
-        span = max(np.max(np.abs(yi - center)), z_out * top)
-        ax.set_xlim(center - 1.05 * span, center + 1.05 * span)
+        low = min(float(np.min(yi)), center - z_out * top, 0.0)
+        high = max(float(np.max(yi)), center + z_out * top)
+        pad = 0.05 * (high - low)
+        ax.set_xlim(low - pad, high + pad)
         ax.set_ylim(top, 0.0)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("Standard error")
         ax.spines["left"].set_visible(True)
         if title:
             ax.set_title(title, loc="left")
-        ax.legend(handles=handles[::-1], loc="lower right", frameon=False, fontsize="small")
+        ax.legend(handles=[handles[0], *handles[:0:-1]], loc="lower right", frameon=False,
+                  fontsize="small")
     return ax.figure
 
 

@@ -1,0 +1,30 @@
+"""Write results/summary.md from the results tables and the settings used.
+
+Run by ``make figures`` after pool_by_component.py; uses only the public API.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+import metaally as ma
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "results"
+
+
+def main() -> None:
+    path = ma.write_summary(
+        RESULTS / "summary.md",
+        pooled=pd.read_csv(RESULTS / "pooled_by_component.csv"),
+        differences=pd.read_csv(RESULTS / "component_differences.csv"),
+        effects=pd.read_csv(RESULTS / "effects.csv"),
+        settings=ma.AnalysisSettings(),
+    )
+    print(f"wrote {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
