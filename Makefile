@@ -24,9 +24,37 @@ lint: $(STAMP)
 validate: $(STAMP)
 	$(PY) -m metaally validate data/table2.csv
 
-figures: $(STAMP)
+# make figures: data/*.csv -> validate -> results/effects.csv -> pooled tables -> figures -> summary.
+# Every output depends on the data and the package sources, so appending a study (or changing
+# the code) regenerates exactly what it affects; the outputs are byte-stable.
+DATA       := $(wildcard data/*.csv)
+PACKAGE    := $(wildcard metaally/*.py metaally/plots/*.py)
+COMPONENTS := awareness authentic_motivation action_orientation all_inclusivity
+EFFECTS    := results/effects.csv
+POOLED     := results/pooled_by_component.csv results/component_differences.csv
+FORESTS    := $(foreach f,forest_by_component forest_effects $(addprefix forest_,$(COMPONENTS)),\
+                figures/$(f).png figures/$(f).svg)
+FUNNEL     := figures/funnel.png figures/funnel.svg
+SUMMARY    := results/summary.md
+PLOT       := MPLBACKEND=Agg $(PY)
+
+figures: $(EFFECTS) $(POOLED) $(FORESTS) $(FUNNEL) $(SUMMARY)
+
+$(EFFECTS): $(DATA) $(PACKAGE) analyses/effects_table.py | $(STAMP)
 	$(PY) -m metaally validate data/table2.csv
-	MPLBACKEND=Agg $(PY) analyses/effects_table.py
+	$(PY) analyses/effects_table.py
+
+$(POOLED) &: $(EFFECTS) $(PACKAGE) analyses/pool_by_component.py | $(STAMP)
+	$(PY) analyses/pool_by_component.py
+
+$(FORESTS) &: $(EFFECTS) $(PACKAGE) analyses/forest_plots.py | $(STAMP)
+	$(PLOT) analyses/forest_plots.py
+
+$(FUNNEL) &: $(EFFECTS) $(PACKAGE) analyses/funnel_plot.py | $(STAMP)
+	$(PLOT) analyses/funnel_plot.py
+
+$(SUMMARY): $(POOLED) $(EFFECTS) $(PACKAGE) analyses/summary_report.py | $(STAMP)
+	$(PY) analyses/summary_report.py
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
