@@ -52,8 +52,13 @@ DIRECTIONS = ("higher", "lower")
 
 @dataclass(frozen=True)
 class Metric:
-    """Allowed range of one effect-size metric, and whether it can express an
-    intervention contrast (an association measure such as R² cannot)."""
+    """Validation rule of one effect-size metric.
+
+    Values must lie in [low, high] (or (low, high) when ``open_interval``);
+    ``contrast`` says whether the metric can express an intervention contrast
+    (an association measure such as R² cannot); ``designs`` are the designs it
+    can come from.
+    """
 
     label: str
     low: float
@@ -82,6 +87,7 @@ METRICS: dict[str, Metric] = {
     "t": Metric("an independent-groups t statistic", -math.inf, math.inf, designs=("between",)),
     "R2": Metric("R2", 0.0, 1.0, contrast=False),
 }
+
 
 @dataclass(frozen=True)
 class Column:
