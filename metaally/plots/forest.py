@@ -286,6 +286,8 @@ def _limits(content: list[tuple[list[_Row], _Pooled | None]]) -> tuple[float, fl
         if summary is not None:
             values += [summary.ci_low, summary.ci_high, summary.pi_low, summary.pi_high]
     finite = [v for v in values if v is not None and math.isfinite(v)]
+    if len(finite) == 1:  # nothing but the zero line: a neutral range
+        return -0.5, 1.0
     lo, hi = min(finite), max(finite)
     pad = 0.05 * (hi - lo or 1.0)
     return lo - pad, hi + pad

@@ -1,0 +1,111 @@
+"""results/ writers: CSV format, summary.md content, the methods paragraph follows the settings."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import metaally as ma
+from metaally.report import AnalysisSettings, markdown_table, methods_paragraph, summary_markdown
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "results"
+EFFECTS = pd.read_csv(RESULTS / "effects.csv")
+
+
+@pytest.fixture(scope="module")
+def tables():
+    pooled = ma.pool_by_component(EFFECTS)
+    differences = ma.component_differences(EFFECTS).to_frame()
+    return pooled, differences
+
+
+def test_settings_defaults_are_the_package_defaults():
+    settings = AnalysisSettings()
+    effects_defaults = inspect.signature(ma.compute_effects).parameters
+    pooling_defaults = inspect.signature(ma.pool_by_component).parameters
+    for name in ["range_policy", "arms_policy", "design_policy", "prepost_r"]:
+        assert getattr(settings, name) == effects_defaults[name].default
+    for name in ["model", "rho", "method"]:
+        assert getattr(settings, name) == pooling_defaults[name].default
+
+
+@pytest.mark.parametrize(
+    ("change", "phrase"),
+    [
+        ({}, "rho = 0.6"),
+        ({}, "cluster-robust (CR2)"),
+        ({}, "both of its endpoints"),
+        ({"rho": 0.8}, "rho = 0.8"),
+        ({"method": "ML"}, "estimated by ML"),
+        ({"range_policy": "midpoint"}, "its midpoint only"),
+        ({"arms_policy": "two"}, "divided evenly over two groups"),
+        ({"design_policy": "prepost", "prepost_r": 0.7}, "r = 0.7"),
+        ({"model": "aggregate"}, "Knapp-Hartung"),
+        ({"model": "univariate"}, "ignores the dependence"),
+    ],
+    ids=lambda v: str(v) if isinstance(v, dict) else v[:20],
+)
+def test_methods_paragraph_follows_the_settings(change, phrase):
+    text = methods_paragraph(replace(AnalysisSettings(), **change), EFFECTS)
+    assert phrase in text
+
+
+def test_methods_paragraph_names_exclusions():
+    text = methods_paragraph(AnalysisSettings(), EFFECTS)
+    for citation in EFFECTS.loc[~EFFECTS["included"], "citation"].unique():
+        assert citation in text
+    everything = EFFECTS.assign(included=True)
+    assert "No effect size was excluded" in methods_paragraph(AnalysisSettings(), everything)
+
+
+def test_summary_has_every_table_and_caveat(tables):
+    pooled, differences = tables
+    text = summary_markdown(pooled, differences, EFFECTS, AnalysisSettings())
+    for heading in ["## Pooled effect by targeted component", "## Pooled effect by Table 2 group",
+                    "## All effects together", "## Do the components differ?", "## Methods"]:
+        assert heading in text
+    for label in ["Awareness", "Authentic motivation", "Action orientation", "All-inclusivity"]:
+        assert f"| {label} |" in text
+    assert "no studies yet" in text
+    assert "HTZ Wald" in text
+    awareness = pooled[pooled["component"] == "awareness"].iloc[0]
+    assert f"| {awareness['estimate']:.2f} | [{awareness['ci_low']:.2f}, " in text
+    if (pooled["df"] < 4).any():
+        assert "robust CI unreliable (df < 4)" in text
+
+
+def test_committed_results_are_current(tables):
+    """results/ holds what the code produces from results/effects.csv (run `make figures`)."""
+    pooled, differences = tables
+    committed = pd.read_csv(RESULTS / "pooled_by_component.csv")
+    assert list(committed.columns) == list(pooled.columns)
+    numeric = pooled.select_dtypes("number").columns
+    np.testing.assert_allclose(committed[numeric], pooled[numeric], rtol=1e-6, atol=1e-9)
+    committed_diff = pd.read_csv(RESULTS / "component_differences.csv")
+    np.testing.assert_allclose(committed_diff["pvalue"], differences["pvalue"], rtol=1e-6)
+    summary = (RESULTS / "summary.md").read_text(encoding="utf-8")
+    assert summary == summary_markdown(committed, committed_diff, EFFECTS, AnalysisSettings())
+
+
+def test_write_csv_is_stable(tmp_path):
+    frame = pd.DataFrame({"a": [1.0 / 3.0, 2e-7], "b": ["x", "y"]})
+    path = ma.write_csv(frame, tmp_path / "sub" / "t.csv")
+    assert path.read_bytes() == b"a,b\n0.33333333,x\n2e-07,y\n"
+
+
+def test_markdown_table():
+    frame = pd.DataFrame({"A": ["1", "x|y"], "B": ["2", "3"]})
+    assert markdown_table(frame) == "| A | B |\n|---|---|\n| 1 | 2 |\n| x\\|y | 3 |"
+
+
+def test_write_summary(tmp_path, tables):
+    pooled, differences = tables
+    path = ma.write_summary(tmp_path / "summary.md", pooled, differences, EFFECTS,
+                            AnalysisSettings())
+    assert path.read_text(encoding="utf-8").startswith("# metaally results")
