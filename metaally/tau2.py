@@ -38,7 +38,17 @@ from typing import NamedTuple
 
 import numpy as np
 
-from metaally.wls import Design, WLSFit, logdet, trace_p, trace_pp, wls, ypy_squared
+from metaally.wls import (
+    Design,
+    WLSFit,
+    logdet,
+    rowdot,
+    rowsum,
+    trace_p,
+    traces,
+    wls,
+    ypy_squared,
+)
 
 METHODS = ("FE", "DL", "HE", "HS", "SJ", "PM", "EB", "ML", "REML")
 
@@ -76,17 +86,26 @@ class Problem:
     k: np.ndarray
     df: np.ndarray
     vbar: np.ndarray
+    complete: bool = False
 
     def weights(self, tau2: np.ndarray) -> np.ndarray:
-        return self.m / (self.v + tau2[:, None])
+        """w_i = 1/(v_i + τ²), 0 for masked entries."""
+        w = self.v + tau2[:, None]
+        np.reciprocal(w, out=w)
+        if not self.complete:
+            w *= self.m
+        return w
 
     def fit(self, tau2: np.ndarray) -> WLSFit:
         return wls(self.y, self.weights(tau2), self.design)
 
     def sub(self, rows: np.ndarray) -> Problem:
+        """The data sets ``rows`` (sorted, unique indices); itself when that is all of them."""
+        if rows.size == self.y.shape[0]:
+            return self
         return Problem(
             self.y[rows], self.v[rows], self.m[rows], self.design.take(rows),
-            self.k[rows], self.df[rows], self.vbar[rows],
+            self.k[rows], self.df[rows], self.vbar[rows], self.complete,
         )
 
 
@@ -116,13 +135,19 @@ def make_problem(
     if mask is None:
         mask = np.isfinite(y) & np.isfinite(v)
     m = mask.astype(float)
-    v = np.where(mask, v, 1.0)
-    y = np.where(mask, y, 0.0)
-    k = m.sum(axis=1)
+    complete = bool(mask.all())
+    if not complete:
+        v = np.where(mask, v, 1.0)
+        y = np.where(mask, y, 0.0)
+    k = rowsum(m)
     if center:
-        y = (y - (y.sum(axis=1) / np.maximum(k, 1))[:, None]) * m
-    vbar = np.sum(m * v, axis=1) / np.maximum(k, 1)
-    return Problem(y=y, v=v, m=m, design=design, k=k, df=k - design.p, vbar=vbar)
+        y = y - (rowsum(y) / np.maximum(k, 1))[:, None]
+        if not complete:
+            y *= m
+    vbar = rowdot(m, v) / np.maximum(k, 1)
+    return Problem(
+        y=y, v=v, m=m, design=design, k=k, df=k - design.p, vbar=vbar, complete=complete
+    )
 
 
 def estimate_tau2(
@@ -174,19 +199,19 @@ def _dl(pb: Problem) -> Tau2Estimate:
 
 def _hs(pb: Problem) -> Tau2Estimate:
     fit = pb.fit(np.zeros(pb.y.shape[0]))
-    return _closed((fit.rss - pb.k) / fit.w.sum(axis=1))
+    return _closed((fit.rss - pb.k) / rowsum(fit.w))
 
 
 def _he(pb: Problem) -> Tau2Estimate:
     fit = wls(pb.y, pb.m, pb.design)
-    tr_pv = np.sum(pb.m * pb.v, axis=1) - np.einsum(
+    tr_pv = rowdot(pb.m, pb.v) - np.einsum(
         "bij,bji->b", fit.gram_inv, pb.design.gram(pb.m * pb.v)
     )
     return _closed((fit.rss - tr_pv) / pb.df)
 
 
 def _sj(pb: Problem) -> Tau2Estimate:
-    tau0 = np.sum(pb.m * pb.y**2, axis=1) / pb.k
+    tau0 = rowdot(pb.y, pb.y) / pb.k
     return _closed(tau0 * pb.fit(tau0).rss / pb.df)
 
 
@@ -228,18 +253,19 @@ def solve_q(pb: Problem, target: np.ndarray) -> Tau2Estimate:
 
 def _score_reml(fit: WLSFit, pb: Problem) -> tuple[np.ndarray, np.ndarray]:
     """REML score ×2 and expected information ×2: y'PPy − tr P, tr PP."""
-    design = pb.design
-    return ypy_squared(fit) - trace_p(fit, design), trace_pp(fit, design)
+    tr_p, tr_pp = traces(fit, pb.design)
+    return ypy_squared(fit) - tr_p, tr_pp
 
 
 def _score_ml(fit: WLSFit, pb: Problem) -> tuple[np.ndarray, np.ndarray]:
     """ML score ×2 and expected information ×2: y'PPy − Σw_i, Σw_i²."""
-    return ypy_squared(fit) - fit.w.sum(axis=1), np.sum(fit.w**2, axis=1)
+    return ypy_squared(fit) - rowsum(fit.w), rowdot(fit.w, fit.w)
 
 
 def _loglik(fit: WLSFit, pb: Problem, restricted: bool) -> np.ndarray:
     """(Restricted) log-likelihood up to a constant: −½Σlog(v+τ²) − ½y'Py [− ½log|X'WX|]."""
-    ll = 0.5 * np.sum(pb.m * np.log(np.where(pb.m > 0, fit.w, 1.0)), axis=1) - 0.5 * fit.rss
+    log_w = np.log(fit.w if pb.complete else np.where(pb.m > 0, fit.w, 1.0))
+    ll = 0.5 * (rowsum(log_w) if pb.complete else rowdot(pb.m, log_w)) - 0.5 * fit.rss
     if restricted:
         ll -= 0.5 * logdet(pb.design.gram(fit.w))
     return ll

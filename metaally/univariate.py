@@ -25,7 +25,8 @@ heterogeneity statistics are NaN and inference is Wald (z), whatever ``test``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -35,7 +36,7 @@ from scipy import stats
 from metaally.inputs import design_matrix, effect_arrays
 from metaally.printing import Printable, coef_table, fmt_num, pvalue_phrase
 from metaally.tau2 import METHODS, estimate, make_problem, solve_q, warn_fallback
-from metaally.wls import Design, inverse, logdet, trace_p
+from metaally.wls import Design, inverse, logdet, rowdot, rowsum, trace_p
 
 TESTS = ("z", "knha", "adhoc")
 
@@ -169,7 +170,7 @@ def fit_arrays(
     else:
         pi_low = pi_high = np.full(n, np.nan)
 
-    loglik = -0.5 * np.sum(raw.m * np.log(raw.v + tau2_hat[:, None]), axis=1) - 0.5 * fit.rss
+    loglik = -0.5 * rowdot(raw.m, np.log(raw.v + tau2_hat[:, None])) - 0.5 * fit.rss
     if method == "REML":
         loglik += (
             -0.5 * resid_df * np.log(2 * np.pi)
@@ -203,7 +204,7 @@ def fit_arrays(
         pi_low=pi_low,
         pi_high=pi_high,
         loglik=loglik,
-        weights=100 * fit.w / fit.w.sum(axis=1, keepdims=True),
+        weights=100 * fit.w / rowsum(fit.w)[:, None],
     )
 
 
@@ -222,6 +223,7 @@ class RandomEffectsResult(Printable):
     ``ci_high`` refer to the first coefficient (the intercept, if any); ``coef``
     holds them all.  ``pi_low``/``pi_high`` are NaN when there are moderators
     (use :meth:`predict`).  ``df`` is ``inf`` for z tests.  ``weights`` are percent.
+    ``rows`` are the input rows used (after dropping missing values).
     """
 
     k: int
@@ -260,7 +262,15 @@ class RandomEffectsResult(Printable):
     X: np.ndarray
     coef_names: tuple[str, ...]
     intercept: bool
-    slab: tuple[str, ...]
+    rows: np.ndarray
+    labels: np.ndarray | None = field(default=None, repr=False)
+
+    @cached_property
+    def slab(self) -> tuple[str, ...]:
+        """Study labels: ``slab`` as given, else "Study i" by input row (metafor's default)."""
+        if self.labels is not None:
+            return tuple(str(s) for s in self.labels)
+        return tuple(f"Study {i + 1}" for i in self.rows)
 
     @property
     def converged(self) -> bool:
@@ -405,15 +415,14 @@ def random_effects(
     method, test, level = check_options(method, test, level)
     if tau2 is not None and not (np.isfinite(tau2) and tau2 >= 0):
         raise ValueError(f"tau2 must be a non-negative number; got {tau2!r}")
-    n_rows = np.size(yi)
-    labels = (
-        np.array([f"Study {i + 1}" for i in range(n_rows)], dtype=object)
-        if slab is None else np.asarray(slab, dtype=object)
-    )
     mod_cols = _mod_columns(mods)
-    y, v, extra, kept = effect_arrays(
-        yi, vi, labels, *mod_cols, names=["slab"] + ["mods"] * len(mod_cols)
-    )
+    y, v, _, kept = effect_arrays(yi, vi, *mod_cols, names=["mods"] * len(mod_cols))
+    labels = None
+    if slab is not None:
+        labels = np.asarray(slab, dtype=object).ravel()
+        if labels.size != kept.size:
+            raise ValueError(f"slab has {labels.size} labels but there are {kept.size} rows")
+        labels = labels[kept]
     X, names = design_matrix(_take_rows(mods, kept), y.size, intercept)
     k, p = X.shape
     needed = p if method == "FE" or tau2 is not None else p + 1
@@ -465,7 +474,8 @@ def random_effects(
         X=X,
         coef_names=tuple(names),
         intercept=intercept,
-        slab=tuple(str(s) for s in extra[0]),
+        rows=np.flatnonzero(kept),
+        labels=labels,
     )
 
 

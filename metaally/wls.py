@@ -13,6 +13,7 @@ is O(B·k·p²) and memory O(B·k·p).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -21,7 +22,8 @@ class Design:
     """A design matrix shared by every data set, (k, p), or one per set, (B, k, p).
 
     Holds the row outer products x_i x_i' so that X'WX for any weights is one
-    matrix product, ``w @ outer``.
+    matrix product, ``w @ outer``.  The intercept-only design (a shared column of
+    ones, the common case) reduces every product to a row sum.
     """
 
     def __init__(self, X: np.ndarray) -> None:
@@ -30,7 +32,11 @@ class Design:
         self.X = X
         self.p = X.shape[-1]
         self.shared = X.ndim == 2
-        self._outer = (X[..., :, None] * X[..., None, :]).reshape(*X.shape[:-1], self.p**2)
+        self.ones = self.shared and self.p == 1 and bool(np.all(X == 1.0))
+        self._outer = (
+            None if self.ones
+            else (X[..., :, None] * X[..., None, :]).reshape(*X.shape[:-1], self.p**2)
+        )
 
     def take(self, rows: np.ndarray) -> Design:
         """The design of a subset of the data sets (itself when shared)."""
@@ -38,14 +44,32 @@ class Design:
 
     def gram(self, w: np.ndarray) -> np.ndarray:
         """X'WX = Σ_i w_i x_i x_i', shape (B, p, p)."""
+        if self.ones:
+            return rowsum(w)[:, None, None]
         return _contract(w, self._outer).reshape(w.shape[0], self.p, self.p)
+
+    def gram_prod(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """X' diag(a ∘ b) X, shape (B, p, p); no a ∘ b temporary for the intercept-only design."""
+        if self.ones:
+            return rowdot(a, b)[:, None, None]
+        return self.gram(a * b)
+
+    def xt_prod(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """X'(a ∘ b), shape (B, p)."""
+        if self.ones:
+            return rowdot(a, b)[:, None]
+        return self.xt(a * b)
 
     def xt(self, u: np.ndarray) -> np.ndarray:
         """X'u = Σ_i u_i x_i, shape (B, p)."""
+        if self.ones:
+            return rowsum(u)[:, None]
         return _contract(u, self.X)
 
     def fitted(self, beta: np.ndarray) -> np.ndarray:
-        """X β, shape (B, k)."""
+        """X β, shape (B, k) (broadcastable to it for the intercept-only design)."""
+        if self.ones:
+            return beta
         if self.shared:
             return beta @ self.X.T
         return np.einsum("bkp,bp->bk", self.X, beta)
@@ -60,16 +84,26 @@ class WLSFit:
     beta: np.ndarray
     resid: np.ndarray
 
-    @property
+    @cached_property
+    def w2(self) -> np.ndarray:
+        """Squared weights w_i²."""
+        return self.w * self.w
+
+    @cached_property
+    def pe(self) -> np.ndarray:
+        """P y = W e."""
+        return self.w * self.resid
+
+    @cached_property
     def rss(self) -> np.ndarray:
         """Weighted residual sum of squares y'Py = Σ w_i e_i² (Cochran's Q for FE weights)."""
-        return np.sum(self.w * self.resid**2, axis=1)
+        return rowdot(self.pe, self.resid)
 
 
 def wls(y: np.ndarray, w: np.ndarray, design: Design) -> WLSFit:
     """Weighted least squares β̂ = (X'WX)⁻¹ X'Wy for every row of ``y`` at once."""
     gram_inv = inverse(design.gram(w))
-    beta = np.einsum("bij,bj->bi", gram_inv, design.xt(w * y))
+    beta = np.einsum("bij,bj->bi", gram_inv, design.xt_prod(w, y))
     return WLSFit(w=w, gram_inv=gram_inv, beta=beta, resid=y - design.fitted(beta))
 
 
@@ -86,27 +120,41 @@ def inverse(a: np.ndarray) -> np.ndarray:
 
 def trace_p(fit: WLSFit, design: Design) -> np.ndarray:
     """tr(P) = Σ w_i − tr((X'WX)⁻¹ X'W²X)."""
-    return fit.w.sum(axis=1) - _trace_prod(fit.gram_inv, design.gram(fit.w**2))
+    return rowsum(fit.w) - _trace_prod(fit.gram_inv, design.gram_prod(fit.w, fit.w))
 
 
-def trace_pp(fit: WLSFit, design: Design) -> np.ndarray:
-    """tr(PP) = Σ w_i² − 2 tr(G⁻¹ X'W³X) + tr((G⁻¹ X'W²X)²), G = X'WX."""
-    a2 = fit.gram_inv @ design.gram(fit.w**2)
-    return (
-        np.sum(fit.w**2, axis=1)
-        - 2.0 * _trace_prod(fit.gram_inv, design.gram(fit.w**3))
+def traces(fit: WLSFit, design: Design) -> tuple[np.ndarray, np.ndarray]:
+    """(tr P, tr PP), with G = X'WX:
+    tr P = Σ w_i − tr(G⁻¹ X'W²X),
+    tr PP = Σ w_i² − 2 tr(G⁻¹ X'W³X) + tr((G⁻¹ X'W²X)²)."""
+    a2 = fit.gram_inv @ design.gram_prod(fit.w, fit.w)
+    tr_p = rowsum(fit.w) - np.einsum("bii->b", a2)
+    tr_pp = (
+        rowsum(fit.w2)
+        - 2.0 * _trace_prod(fit.gram_inv, design.gram_prod(fit.w2, fit.w))
         + np.einsum("bij,bji->b", a2, a2)
     )
+    return tr_p, tr_pp
 
 
 def ypy_squared(fit: WLSFit) -> np.ndarray:
     """y'PPy = Σ w_i² e_i² (P y = W e)."""
-    return np.sum((fit.w * fit.resid) ** 2, axis=1)
+    return rowdot(fit.pe, fit.pe)
 
 
 def logdet(a: np.ndarray) -> np.ndarray:
     """log |A| for a batch of positive definite matrices."""
     return np.linalg.slogdet(a)[1]
+
+
+def rowsum(a: np.ndarray) -> np.ndarray:
+    """Σ_i a[b, i] (einsum: fast for short rows and for one long row alike)."""
+    return np.einsum("bk->b", a)
+
+
+def rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Σ_i a[b, i] b[b, i] without a temporary."""
+    return np.einsum("bk,bk->b", a, b)
 
 
 def _trace_prod(a: np.ndarray, b: np.ndarray) -> np.ndarray:
