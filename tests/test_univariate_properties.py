@@ -13,6 +13,10 @@ from metaally.tau2 import METHODS
 
 REL = 1e-7
 
+# Random data sometimes make Fisher scoring oscillate; the bracketing fallback (and its
+# warning) is then part of what must satisfy the invariances.
+pytestmark = pytest.mark.filterwarnings("ignore:.*iteration did not converge:RuntimeWarning")
+
 
 @st.composite
 def data_sets(draw):
