@@ -180,6 +180,21 @@ def test_saved_files_are_byte_stable(tmp_path, groups):
     assert b"Software" not in png and b"matplotlib" not in png.lower()
 
 
+def test_saved_svg_does_not_depend_on_the_hash_seed(tmp_path):
+    """Constrained layout's last bits depend on PYTHONHASHSEED; save_figure freezes them."""
+    code = ("import sys, pandas as pd, metaally as ma; "
+            f"e = pd.read_csv({str(ROOT / 'results' / 'effects.csv')!r}); "
+            "g = ma.pool_groups(e, 'components', levels=ma.COMPONENTS); "
+            "ma.save_figure(ma.forest_panels(g), sys.argv[1])")
+    outputs = []
+    for seed in ("0", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=seed, MPLBACKEND="Agg")
+        stem = tmp_path / f"seed{seed}"
+        subprocess.run([sys.executable, "-c", code, str(stem)], env=env, check=True)
+        outputs.append(stem.with_suffix(".svg").read_bytes())
+    assert outputs[0] == outputs[1]
+
+
 def test_study_label():
     assert study_label("Bonam et al. (2019)", 2019) == "Bonam et al. (2019)"
     assert study_label("Case & Rios", 2017) == "Case & Rios (2017)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from matplotlib.figure import Figure
 
 SVG_HASHSALT = "metaally"
@@ -14,10 +15,12 @@ def save_figure(fig: Figure, stem: str | Path, dpi: int = 200) -> list[Path]:
 
     The output is deterministic so that regenerating unchanged figures leaves the files
     identical: a fixed ``svg.hashsalt`` (element ids), no date or software version in the
-    SVG metadata, no ``Software`` entry in the PNG.
+    SVG metadata, no ``Software`` entry in the PNG, and the layout frozen (see
+    ``_freeze_layout``).
     """
     import matplotlib
 
+    _freeze_layout(fig)
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     png, svg = stem.with_suffix(".png"), stem.with_suffix(".svg")
@@ -25,3 +28,20 @@ def save_figure(fig: Figure, stem: str | Path, dpi: int = 200) -> list[Path]:
         fig.savefig(png, dpi=dpi, metadata={"Software": None})
         fig.savefig(svg, metadata={"Date": None, "Creator": "metaally"})
     return [png, svg]
+
+
+def _freeze_layout(fig: Figure) -> None:
+    """Run the figure's layout engine once, then fix every Axes at its position rounded to
+    1e-6 of the figure and switch the engine off.
+
+    Constrained layout solves for the positions with an order that depends on Python's
+    string hashing, so the last bits vary between processes; SVG clip-path ids hash those
+    bits.  Rounding makes the saved files independent of ``PYTHONHASHSEED``.
+    """
+    if fig.get_layout_engine() is None:
+        return
+    fig.draw_without_rendering()
+    positions = [(ax, np.round(ax.get_position().bounds, 6)) for ax in fig.axes]
+    fig.set_layout_engine("none")
+    for ax, bounds in positions:
+        ax.set_position(bounds)
