@@ -35,8 +35,8 @@ from scipy import stats
 
 from metaally.inputs import design_matrix, effect_arrays
 from metaally.printing import Printable, coef_table, fmt_num, pvalue_phrase
-from metaally.tau2 import METHODS, estimate, make_problem, solve_q, warn_fallback
-from metaally.wls import Design, inverse, logdet, rowdot, rowsum, trace_p
+from metaally.tau2 import METHODS, Problem, estimate, make_problem, solve_q, warn_fallback
+from metaally.wls import Design, WLSFit, inverse, logdet, rowdot, rowsum, trace_p
 
 TESTS = ("z", "knha", "adhoc")
 
@@ -109,7 +109,6 @@ def fit_arrays(
     pb = make_problem(y, v, design, mask)
     raw = make_problem(y, v, design, mask, center=False)
     n = y.shape[0]
-    resid_df = pb.df
     if method == "FE":
         tau2_hat, fallback = np.zeros(n), np.zeros(n, dtype=bool)
     elif tau2 is not None:
@@ -120,91 +119,97 @@ def fit_arrays(
         if warn:
             warn_fallback(fallback, method, stacklevel=3)
     fit = raw.fit(tau2_hat)
-    alpha = 1 - level
+    use_t = (test != "z") & (pb.df > 0)
+    return FitArrays(
+        k=raw.k.astype(int),
+        tau2=tau2_hat,
+        fallback=fallback,
+        beta=fit.beta,
+        **_coefficient_tests(fit, pb.df, use_t, test, level, intercept, tau2_hat),
+        **_heterogeneity(pb, tau2_hat, method),
+        loglik=_loglik(raw, fit, tau2_hat, restricted=method == "REML"),
+        weights=100 * fit.w / rowsum(fit.w)[:, None],
+    )
 
-    use_t = (test != "z") & (resid_df > 0)
+
+def _coefficient_tests(
+    fit: WLSFit, resid_df: np.ndarray, use_t: np.ndarray, test: str, level: float,
+    intercept: bool, tau2: np.ndarray,
+) -> dict[str, Any]:
+    """Wald or Knapp-Hartung tests and intervals for β, the omnibus QM test and the PI.
+
+    knha/adhoc: Var(β̂) × s², s² = Σw_i e_i²/(k − p) (0 if that sum is ≤ machine eps,
+    at least 1 for adhoc), t(k − p) and F(m, k − p) tests; otherwise z and χ²(m).
+    QM tests all coefficients but the intercept (metafor's default ``btt``).
+    """
     vcov = fit.gram_inv
+    resid = np.where(use_t, resid_df, 1.0)
     if test != "z":
-        with np.errstate(divide="ignore", invalid="ignore"):
-            s2w = np.where(fit.rss <= np.finfo(float).eps, 0.0, fit.rss / resid_df)
+        s2w = np.where(fit.rss <= np.finfo(float).eps, 0.0, fit.rss / resid)
         if test == "adhoc":
             s2w = np.maximum(s2w, 1.0)
         vcov = np.where(use_t, s2w, 1.0)[:, None, None] * vcov
     se = np.sqrt(np.diagonal(vcov, axis1=1, axis2=2))
     with np.errstate(divide="ignore", invalid="ignore"):
         stat = fit.beta / se
-    df = np.where(use_t, resid_df, np.inf)
-    t_df = np.where(use_t, resid_df, 1.0)[:, None]
+    alpha = 1 - level
+    abs_stat = np.abs(stat)
     pvalue = np.where(
-        use_t[:, None], 2 * stats.t.sf(np.abs(stat), t_df), 2 * stats.norm.sf(np.abs(stat))
+        use_t[:, None], 2 * stats.t.sf(abs_stat, resid[:, None]), 2 * stats.norm.sf(abs_stat)
     )
-    crit = np.where(use_t, stats.t.isf(alpha / 2, t_df[:, 0]), stats.norm.isf(alpha / 2))
+    crit = np.where(use_t, stats.t.isf(alpha / 2, resid), stats.norm.isf(alpha / 2))
 
-    p = design.p
+    p = fit.beta.shape[1]
     btt = np.arange(1, p) if intercept and p > 1 else np.arange(p)
     b = fit.beta[:, btt]
     qm = np.einsum("bi,bij,bj->b", b, inverse(vcov[:, btt[:, None], btt]), b)
-    qm_df2 = np.where(use_t, resid_df, np.inf)
     qm = np.where(use_t, qm / btt.size, qm)
-    qm_pvalue = np.where(
-        use_t, stats.f.sf(qm, btt.size, np.where(use_t, resid_df, 1.0)), stats.chi2.sf(qm, btt.size)
-    )
-
-    fe = pb.fit(np.zeros(n))
-    has_df = resid_df > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        q = np.where(has_df, np.maximum(fe.rss, 0.0), np.nan)
-        s2 = resid_df / trace_p(fe, design)
-        if method == "FE":
-            i2 = np.where(q > 0, np.maximum(0.0, 100 * (q - resid_df) / q), 0.0)
-            h2 = q / resid_df
-        else:
-            i2 = 100 * tau2_hat / (s2 + tau2_hat)
-            h2 = tau2_hat / s2 + 1
-    i2, h2 = np.where(has_df, i2, np.nan), np.where(has_df, h2, np.nan)
-    q_pvalue = np.where(has_df, stats.chi2.sf(q, np.where(has_df, resid_df, 1.0)), np.nan)
+    qm_pvalue = np.where(use_t, stats.f.sf(qm, btt.size, resid), stats.chi2.sf(qm, btt.size))
 
     if intercept and p == 1:
-        half = crit * np.sqrt(vcov[:, 0, 0] + tau2_hat)
+        half = crit * np.sqrt(vcov[:, 0, 0] + tau2)
         pi_low, pi_high = fit.beta[:, 0] - half, fit.beta[:, 0] + half
     else:
-        pi_low = pi_high = np.full(n, np.nan)
+        pi_low = pi_high = np.full(fit.beta.shape[0], np.nan)
+    return {
+        "vcov": vcov, "se": se, "stat": stat, "df": np.where(use_t, resid_df, np.inf),
+        "pvalue": pvalue, "ci_low": fit.beta - crit[:, None] * se,
+        "ci_high": fit.beta + crit[:, None] * se, "qm": qm, "qm_df1": int(btt.size),
+        "qm_df2": np.where(use_t, resid_df, np.inf), "qm_pvalue": qm_pvalue,
+        "pi_low": pi_low, "pi_high": pi_high,
+    }
 
-    loglik = -0.5 * rowdot(raw.m, np.log(raw.v + tau2_hat[:, None])) - 0.5 * fit.rss
-    if method == "REML":
-        loglik += (
-            -0.5 * resid_df * np.log(2 * np.pi)
-            + 0.5 * logdet(design.gram(raw.m))
-            - 0.5 * logdet(design.gram(fit.w))
-        )
-    else:
-        loglik += -0.5 * raw.k * np.log(2 * np.pi)
 
-    return FitArrays(
-        k=raw.k.astype(int),
-        tau2=tau2_hat,
-        fallback=fallback,
-        beta=fit.beta,
-        vcov=vcov,
-        se=se,
-        stat=stat,
-        df=df,
-        pvalue=pvalue,
-        ci_low=fit.beta - crit[:, None] * se,
-        ci_high=fit.beta + crit[:, None] * se,
-        qm=qm,
-        qm_df1=int(btt.size),
-        qm_df2=qm_df2,
-        qm_pvalue=qm_pvalue,
-        q=q,
-        q_df=resid_df.astype(int),
-        q_pvalue=q_pvalue,
-        i2=i2,
-        h2=h2,
-        pi_low=pi_low,
-        pi_high=pi_high,
-        loglik=loglik,
-        weights=100 * fit.w / rowsum(fit.w)[:, None],
+def _heterogeneity(pb: Problem, tau2: np.ndarray, method: str) -> dict[str, np.ndarray]:
+    """Q = y'P(0)y (centred y), I², H² as metafor; NaN without residual df (k ≤ p)."""
+    fe = pb.fit(np.zeros(pb.y.shape[0]))
+    has_df = pb.df > 0
+    df = np.where(has_df, pb.df, 1.0)
+    q = np.where(has_df, np.maximum(fe.rss, 0.0), np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if method == "FE":
+            i2 = np.where(q > 0, np.maximum(0.0, 100 * (q - df) / q), 0.0)
+            h2 = q / df
+        else:
+            s2 = df / trace_p(fe, pb.design)
+            i2 = 100 * tau2 / (s2 + tau2)
+            h2 = tau2 / s2 + 1
+    nan = np.full(q.shape, np.nan)
+    return {
+        "q": q, "q_df": pb.df.astype(int), "q_pvalue": np.where(has_df, stats.chi2.sf(q, df), nan),
+        "i2": np.where(has_df, i2, nan), "h2": np.where(has_df, h2, nan),
+    }
+
+
+def _loglik(raw: Problem, fit: WLSFit, tau2: np.ndarray, restricted: bool) -> np.ndarray:
+    """metafor's ``logLik``: ML −½[k log 2π + Σlog(v_i+τ²) + Σw_i e_i²]; REML −½[(k−p) log 2π
+    − log|X'X| + Σlog(v_i+τ²) + log|X'WX| + Σw_i e_i²]."""
+    ll = -0.5 * rowdot(raw.m, np.log(raw.v + tau2[:, None])) - 0.5 * fit.rss
+    if not restricted:
+        return ll - 0.5 * raw.k * np.log(2 * np.pi)
+    design = raw.design
+    return ll - 0.5 * raw.df * np.log(2 * np.pi) + 0.5 * (
+        logdet(design.gram(raw.m)) - logdet(design.gram(fit.w))
     )
 
 
