@@ -17,7 +17,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from metaally.tau2 import warn_fallback
-from metaally.univariate import check_options, fit_arrays
+from metaally.univariate import FitArrays, check_options, fit_arrays
 from metaally.wls import Design
 
 CHUNK_ELEMENTS = 2_000_000
@@ -87,7 +87,7 @@ def random_effects_batch(
     return out
 
 
-def _frame(fit: Any) -> pd.DataFrame:
+def _frame(fit: FitArrays) -> pd.DataFrame:
     return pd.DataFrame({
         "k": fit.k,
         "estimate": fit.beta[:, 0],

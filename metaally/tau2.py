@@ -24,9 +24,12 @@ ML and REML use metafor's Fisher scoring (same start, same step halving at the
 0 bound, same check that τ² = 0 is not more likely), iterated to a relative
 change below 1e-12; PM/EB use Newton's method on Q, which is decreasing and
 convex in τ², so the iterates rise monotonically to the root (metafor uses
-``uniroot`` there; the root is the same).  A data set whose iteration does not
-converge falls back to a bracketing root search (Brent) on the same estimating
-equation, with a ``RuntimeWarning`` saying so.
+``uniroot`` there; the root is the same).  Fisher scoring can oscillate (metafor
+then stops with "did not converge"; about 1 in 100 random k = 10 data sets with
+unequal v_i): after 100 steps such data sets are finished by a vectorised
+bracketing search (regula falsi, Illinois) on the same score equation, between
+the τ² values already seen on either side of the root, and reported through
+``fallback`` (the public functions warn with :func:`warn_fallback`).
 """
 
 from __future__ import annotations
@@ -160,6 +163,8 @@ def estimate_tau2(
     (default: the finite ones).  Data sets with k ≤ p get τ² = 0.  Returns
     arrays of shape (B,), or scalars for 1-D input.
     """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
     single = np.ndim(y) == 1
     y2, v2 = np.atleast_2d(y).astype(float), np.atleast_2d(v).astype(float)
     m2 = None if mask is None else np.atleast_2d(mask)
