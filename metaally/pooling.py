@@ -274,7 +274,9 @@ def differences_by(
 ) -> DifferencesResult:
     """Do the levels of ``by`` differ?  CHE meta-regression with one indicator per level.
 
-    Only included rows; levels without studies are left out.  The model is
+    Only included rows.  Levels with fewer than two studies are left out (one cluster
+    cannot give a cluster-robust variance for its coefficient; the note names them), and
+    so are effects that then belong to no remaining level.  The model is
     ``y_ij = sum_c beta_c x_ijc + u_i + w_ij + e_ij`` (CHE, ``rho``), fitted by REML,
     with CR2 robust standard errors and Satterthwaite df; the HTZ Wald test of
     ``beta_1 = ... = beta_q`` uses the constraints ``beta_c - beta_1 = 0``
@@ -289,10 +291,15 @@ def differences_by(
         {level: [float(level in cell) for cell in members] for level in levels},
         index=data.index,
     )
-    indicators = indicators.loc[:, indicators.sum() > 0]
-    present = list(indicators.columns)
+    n_studies = {c: data.loc[indicators[c] > 0, "study_id"].nunique() for c in levels}
+    present = [c for c in levels if n_studies[c] >= 2]
+    left_out = [c for c in levels if n_studies[c] == 1]
     if len(present) < 2:
-        raise ValueError(f"{by} has fewer than two levels with studies; nothing to compare")
+        raise ValueError(f"{by} has fewer than two levels with two or more studies; "
+                         "nothing to compare")
+    indicators = indicators[present]
+    keep = (indicators.sum(axis=1) > 0).to_numpy()
+    data, indicators = data[keep], indicators[keep]
     fit = multilevel(data["yi"], data["vi"], data["study_id"], es_id=data["es_id"], rho=rho,
                      mods=indicators, method=method, intercept=False)
     robust = fit.robust(adjust="CR2")
@@ -313,6 +320,7 @@ def differences_by(
     note = "; ".join(filter(None, [
         "multi-membership: coefficients add up for studies targeting several levels",
         NOTE_SMALL_DF if wald.df2 < 4 else "",
+        f"left out (one study only): {', '.join(left_out)}" if left_out else "",
     ]))
     return DifferencesResult(
         by=by, rho=rho, coefficients=coefficients,

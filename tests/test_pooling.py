@@ -221,6 +221,15 @@ def test_study_weights_reduce_to_inverse_variance_for_independent_effects():
     np.testing.assert_allclose(group.studies["weight"], 100 * w / w.sum())
 
 
+def test_differences_leave_out_single_study_levels():
+    data = _synthetic({"a": ("x", [0.3, 0.5]), "b": ("x", [0.1, 0.2]), "c": ("y", [0.4, 0.6]),
+                       "d": ("y", [0.2]), "e": ("z;x", [0.9, 0.8])})
+    result = ma.differences_by(data, "components")
+    assert list(result.coefficients["level"]) == ["x", "y"]
+    assert "left out (one study only): z" in result.note
+    assert np.isfinite(result.pvalue)
+
+
 def test_bad_input_messages():
     with pytest.raises(ValueError, match="model must be one of"):
         pool_by(EFFECTS, "components", model="fixed")
@@ -229,7 +238,7 @@ def test_bad_input_messages():
     with pytest.raises(ValueError, match="missing column"):
         pool_by(EFFECTS, "no_such_column")
     one_level = _synthetic({"a": ("x", [0.3, 0.5]), "b": ("x", [0.1])})
-    with pytest.raises(ValueError, match="fewer than two levels"):
+    with pytest.raises(ValueError, match="fewer than two levels with two or more studies"):
         ma.differences_by(one_level, "components")
 
 

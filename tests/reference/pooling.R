@@ -106,22 +106,24 @@ for (model in names(fitters)) {
   pooled[[model]] <- lapply(groups, function(g) pool(eff[g[[3]], ], g[[1]], g[[2]], model))
 }
 
-# Differences between components: one 0/1 indicator per component with >= 1 study.
-present <- components[vapply(components, function(comp) {
-  any(vapply(parts, function(p) comp %in% p, logical(1)))
-}, logical(1))]
-X <- sapply(present, function(comp) as.numeric(vapply(parts, function(p) comp %in% p, logical(1))))
-V <- vcalc(vi, cluster = study_id, obs = es_id, rho = rho, data = eff)
-m <- rma.mv(eff$yi, V, mods = X, intercept = FALSE, random = ~ 1 | study_id / es_id,
-            data = eff, method = "REML", control = ctrl)
-r <- robust(m, cluster = eff$study_id, clubSandwich = TRUE)
+# Differences between components: one 0/1 indicator per component with >= 2 studies (one
+# cluster cannot give a CR2 variance); effects left without any indicator are dropped.
+targets <- function(comp) vapply(parts, function(p) comp %in% p, logical(1))
+n_studies <- sapply(components, function(comp) length(unique(eff$study_id[targets(comp)])))
+present <- components[n_studies >= 2]
+X <- sapply(present, function(comp) as.numeric(targets(comp)))
+keep <- rowSums(X) > 0
+d <- eff[keep, ]
+X <- X[keep, , drop = FALSE]
+V <- vcalc(vi, cluster = study_id, obs = es_id, rho = rho, data = d)
+m <- rma.mv(d$yi, V, mods = X, intercept = FALSE, random = ~ 1 | study_id / es_id,
+            data = d, method = "REML", control = ctrl)
+r <- robust(m, cluster = d$study_id, clubSandwich = TRUE)
 wald <- Wald_test(m, constraints = constrain_equal(seq_along(present)), vcov = "CR2",
-                  cluster = eff$study_id, test = "HTZ")
+                  cluster = d$study_id, test = "HTZ")
 differences <- list(
   levels = present,
-  k_studies = sapply(present, function(comp) {
-    length(unique(eff$study_id[vapply(parts, function(p) comp %in% p, logical(1))]))
-  }, USE.NAMES = FALSE),
+  k_studies = as.integer(n_studies[present]),
   estimate = as.numeric(r$beta), se = r$se, df = r$ddf, ci_low = r$ci.lb, ci_high = r$ci.ub,
   pvalue = r$pval, sigma2_study = m$sigma2[1], sigma2_within = m$sigma2[2],
   test = list(stat = wald$Fstat, df1 = wald$df_num, df2 = wald$df_denom, pvalue = wald$p_val)
