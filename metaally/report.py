@@ -147,7 +147,9 @@ def methods_paragraph(settings: AnalysisSettings, effects: pd.DataFrame) -> str:
         f"{arms}; effects reported at a second time point were treated {design}. "
         f"{_exclusions(effects)} "
         f"Effects were pooled with {model}. "
-        "Prediction intervals follow metafor's predict(). "
+        "Prediction intervals follow metafor's predict(). A component or group with a single "
+        f"study reports that study's effects combined (rho = {settings.rho:g}) with a normal "
+        "(z) interval and no heterogeneity. "
         "A study counts toward every component it targets; whether the components differ was "
         "tested by a meta-regression with one indicator per component (no intercept) and a "
         "cluster-robust HTZ Wald test. "
@@ -196,6 +198,9 @@ def _differences_text(differences: pd.DataFrame) -> str:
         else "evidence that at least one component differs"
     )
     small = " With so few studies this test has little power." if test["df_den"] < 10 else ""
+    left_out = [part for part in str(test["note"]).split("; ") if part.startswith("left out")]
+    if left_out:
+        small += f" Components {left_out[0]}."
     return "\n".join([
         markdown_table(table),
         "",

@@ -231,7 +231,9 @@ def _pooled(obj: Any) -> _Pooled | None:
     if hasattr(obj, "studies") and hasattr(obj, "grouping"):
         if obj.k_studies == 0:
             return None
-        return _Pooled(_MODEL_LABELS.get(obj.model, "Pooled"), obj.estimate, obj.ci_low,
+        label = ("One study (not pooled)" if obj.k_studies == 1
+                 else _MODEL_LABELS.get(obj.model, "Pooled"))
+        return _Pooled(label, obj.estimate, obj.ci_low,
                        obj.ci_high, obj.pi_low, obj.pi_high, _group_text(obj))
     if isinstance(obj, dict | pd.Series):
         get = obj.get
