@@ -318,7 +318,8 @@ def differences_by(
     constraints[np.arange(len(present) - 1), np.arange(1, len(present))] = 1.0
     wald = robust.wald_test(constraints)
     note = "; ".join(filter(None, [
-        "multi-membership: coefficients add up for studies targeting several levels",
+        "multi-membership: coefficients add up for effects coded with several levels"
+        if (indicators.sum(axis=1) > 1).any() else "",
         NOTE_SMALL_DF if wald.df2 < 4 else "",
         f"left out (one study only): {', '.join(left_out)}" if left_out else "",
     ]))
