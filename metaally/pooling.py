@@ -36,7 +36,7 @@ from metaally.aggregate import aggregate
 from metaally.multilevel import multilevel
 from metaally.printing import Printable, fmt_num, fmt_pvalue
 from metaally.studies import COMPONENTS
-from metaally.univariate import random_effects
+from metaally.univariate import RandomEffectsResult, random_effects
 
 MODELS: tuple[str, ...] = ("che", "aggregate", "univariate")
 
@@ -405,7 +405,7 @@ def _fit_univariate(data: pd.DataFrame, rho: float, method: str) -> dict:
         "weighting": {"sigma2_study": 0.0, "sigma2_within": float(res.tau2), "correlated": False}}
 
 
-def _univariate_fields(res) -> dict:
+def _univariate_fields(res: RandomEffectsResult) -> dict:
     return {"estimate": float(res.estimate), "se": float(res.se), "ci_low": float(res.ci_low),
             "ci_high": float(res.ci_high), "df": float(res.df), "pvalue": float(res.pvalue),
             "pi_low": float(res.pi_low), "pi_high": float(res.pi_high),
