@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -47,11 +48,13 @@ def write_summary(
     differences: pd.DataFrame,
     effects: pd.DataFrame,
     settings: AnalysisSettings,
+    extra_sections: Sequence[str] = (),
 ) -> Path:
     """Write ``summary_markdown(...)`` to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(summary_markdown(pooled, differences, effects, settings), encoding="utf-8")
+    text = summary_markdown(pooled, differences, effects, settings, extra_sections)
+    path.write_text(text, encoding="utf-8")
     return path
 
 
@@ -60,10 +63,15 @@ def summary_markdown(
     differences: pd.DataFrame,
     effects: pd.DataFrame,
     settings: AnalysisSettings,
+    extra_sections: Sequence[str] = (),
 ) -> str:
     """The human-readable report from the results tables: ``pooled`` as returned by
     ``pool_by_component``, ``differences`` as ``component_differences(...).to_frame()``,
-    the analysis table ``effects``; plus small-k caveats and the methods paragraph."""
+    the analysis table ``effects``; plus small-k caveats and the methods paragraph.
+
+    ``extra_sections`` are ready-made Markdown sections (each starting with a ``## `` heading),
+    placed after the component comparison and before the caveats — e.g. the "What works
+    best?" and sensitivity sections of later analyses."""
     included = effects[effects["included"].astype(bool)]
     sections = [
         "# metaally results: which components of allyship do interventions move?",
@@ -91,6 +99,7 @@ def summary_markdown(
         "",
         _differences_text(differences),
         "",
+        *[block for section in extra_sections for block in (section.rstrip("\n"), "")],
         "## How much to trust these numbers",
         "",
         *_caveats(pooled),
