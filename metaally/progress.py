@@ -1,0 +1,57 @@
+"""When metaally shows a progress bar (tqdm) for a long computation.
+
+Policy, shared by every chunked computation (GOSH, permutation tests):
+
+- ``progress=False``: never shown;
+- ``progress=True``: always shown (on stderr, even when it is not a terminal);
+- ``progress=None`` (the default): shown only when stderr is a terminal and the
+  call is still running after :data:`DELAY` seconds, so calls that finish in
+  under ~2 s, scripts writing to a log, and test runs print nothing.
+
+tqdm is imported only when a bar may be shown.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Protocol
+
+DELAY = 2.0
+"""Seconds a call runs before its bar appears (``progress=None``)."""
+
+
+class Bar(Protocol):
+    """What a chunked loop needs from a bar: advance it and close it."""
+
+    def update(self, n: int = 1) -> object: ...
+
+    def close(self) -> None: ...
+
+
+class _NoBar:
+    """The bar of a call that shows none."""
+
+    def update(self, n: int = 1) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def progress_bar(total: int, desc: str, unit: str, progress: bool | None = None) -> Bar:
+    """A bar over ``total`` units of work (``update(n)`` after each chunk), or a no-op.
+
+    ``progress`` follows the module policy: False never, True always, None only
+    in a terminal and after :data:`DELAY` seconds.
+    """
+    if progress is False or (progress is None and not _stderr_is_terminal()):
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, delay=0.0 if progress else DELAY,
+                file=sys.stderr, dynamic_ncols=True)
+
+
+def _stderr_is_terminal() -> bool:
+    stream = sys.stderr
+    return stream is not None and hasattr(stream, "isatty") and stream.isatty()
