@@ -1,0 +1,366 @@
+"""The benchmark cases of issue 7: data, the timed metaally calls, their peers and checks.
+
+Every case returns :class:`Row` objects: one per (metaally call, peer) pair, timed as
+the best of a few runs (the machine is shared and noisy), with a correctness check
+against the single-fit path, an independent computation, or metafor (where R ran).
+Sizes come from :class:`Sizes` so that ``run.py --quick`` can shrink every case.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import metaally as ma
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of results/benchmarks.md."""
+
+    case: str
+    size: str
+    seconds: float
+    peer: str = "—"
+    peer_seconds: float = float("nan")
+    target: str = "—"
+    met: bool | None = None
+    check: str = ""
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Problem sizes: the issue's table (default) or a quick smoke-test set."""
+
+    k_large: int = 10**6
+    k_metafor: int = 1000
+    che_clusters: int = 10_000
+    che_clusters_metafor: int = 100
+    batch: int = 100_000
+    batch_metafor: int = 2000
+    gosh_k: int = 20
+    gosh_k_metafor: int = 15
+    perm_k: int = 50
+    n_perm: int = 10_000
+    n_perm_metafor: int = 1000
+    repeats: int = 3
+
+
+QUICK = Sizes(k_large=10**4, k_metafor=200, che_clusters=500, che_clusters_metafor=30,
+              batch=2000, batch_metafor=200, gosh_k=12, gosh_k_metafor=10, perm_k=20,
+              n_perm=500, n_perm_metafor=200, repeats=1)
+
+
+def best_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
+    """Smallest wall time of ``repeats`` calls and the last call's result."""
+    best, result = np.inf, None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def rel_diff(a: Any, b: Any, floor: float = 1e-12) -> float:
+    """max |a − b| / max(|b|, floor), elementwise (``floor``: the scale of "near zero")."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), floor)))
+
+
+def checked(label: str, diff: float, tol: float) -> str:
+    return f"{label}: {diff:.1e} {'ok' if diff <= tol else 'FAIL'}"
+
+
+# ---- data ---------------------------------------------------------------------------
+
+def univariate_data(k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """k effects with v ~ U(0.01, 0.1) and true τ² = 0.02 around 0.3."""
+    rng = np.random.default_rng(seed)
+    v = rng.uniform(0.01, 0.1, k)
+    return rng.normal(0.3, np.sqrt(v + 0.02)), v
+
+
+def che_data(clusters: int, per: int, seed: int) -> dict[str, np.ndarray]:
+    """Clusters of ``per`` effects from the CHE model (σ²_study 0.05, σ²_within 0.02, ρ 0.6)."""
+    rng = np.random.default_rng(seed)
+    study = np.repeat(np.arange(1, clusters + 1), per)
+    es_id = np.tile(np.arange(1, per + 1), clusters)
+    v = np.repeat(rng.uniform(0.02, 0.2, clusters), per)
+    shared = np.repeat(rng.normal(0, 1, clusters), per)
+    e = np.sqrt(v) * (np.sqrt(0.6) * shared + np.sqrt(0.4) * rng.normal(0, 1, study.size))
+    y = (0.3 + np.repeat(rng.normal(0, np.sqrt(0.05), clusters), per)
+         + rng.normal(0, np.sqrt(0.02), study.size) + e)
+    return {"study": study, "es_id": es_id, "yi": y, "vi": v}
+
+
+def batch_data(n: int, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    v = rng.uniform(0.01, 0.2, (n, k))
+    return rng.normal(0.2, np.sqrt(v + 0.05)), v
+
+
+def moderator_data(k: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=k)
+    v = rng.uniform(0.02, 0.2, k)
+    return 0.2 + 0.1 * x + rng.normal(0, np.sqrt(v + 0.05)), v, x
+
+
+# The data sets metafor also fits (run.py writes them for benchmarks/metafor.R).
+def rma_input(s: Sizes) -> tuple[np.ndarray, np.ndarray]:
+    return univariate_data(s.k_metafor, seed=2)
+
+
+def che_input(s: Sizes) -> dict[str, np.ndarray]:
+    return che_data(s.che_clusters_metafor, 5, seed=4)
+
+
+def refits_input(s: Sizes) -> tuple[np.ndarray, np.ndarray]:
+    return batch_data(s.batch_metafor, 10, seed=7)
+
+
+def gosh_input(s: Sizes) -> tuple[np.ndarray, np.ndarray]:
+    return univariate_data(s.gosh_k_metafor, seed=10)
+
+
+def permutest_input(s: Sizes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return moderator_data(s.perm_k, seed=11)
+
+
+def metafor_data(s: Sizes) -> dict[str, pd.DataFrame]:
+    """The inputs of benchmarks/metafor.R, one CSV each."""
+    y, v = rma_input(s)
+    Y, V = refits_input(s)
+    gy, gv = gosh_input(s)
+    py, pv, px = permutest_input(s)
+    return {
+        "rma": pd.DataFrame({"yi": y, "vi": v}),
+        "che": pd.DataFrame(che_input(s)),
+        "refits_y": pd.DataFrame(Y),
+        "refits_v": pd.DataFrame(V),
+        "gosh": pd.DataFrame({"yi": gy, "vi": gv}),
+        "permutest": pd.DataFrame({"yi": py, "vi": pv, "x": px}),
+    }
+
+
+# ---- cases --------------------------------------------------------------------------
+
+def univariate(s: Sizes, r: dict | None) -> list[Row]:
+    from statsmodels.stats.meta_analysis import combine_effects
+
+    y, v = univariate_data(s.k_large, seed=1)
+    size = f"k = {s.k_large:,}"
+    t_reml, reml = best_time(lambda: ma.random_effects(y, v, method="REML"), s.repeats)
+    t_pm, pm = best_time(lambda: ma.random_effects(y, v, method="PM"), s.repeats)
+    t_dl, dl = best_time(lambda: ma.random_effects(y, v, method="DL"), s.repeats)
+    t_sm_pm, sm_pm = best_time(lambda: combine_effects(y, v, method_re="iterated"), s.repeats)
+    t_sm_dl, sm_dl = best_time(lambda: combine_effects(y, v, method_re="chi2"), s.repeats)
+    rows = [
+        Row("random_effects REML", size, t_reml, "statsmodels combine_effects PM", t_sm_pm,
+            "no slower than statsmodels PM", t_reml <= t_sm_pm,
+            checked("PM τ², μ vs statsmodels PM (metaally PM fit)",
+                    max(rel_diff(pm.tau2, sm_pm.tau2), rel_diff(pm.estimate, sm_pm.mean_effect_re)),
+                    1e-6)),
+        Row("random_effects PM", size, t_pm, "statsmodels combine_effects PM", t_sm_pm,
+            check=f"same fit as above ({t_pm:.3f} s)"),
+        Row("random_effects DL", size, t_dl, "statsmodels combine_effects DL", t_sm_dl,
+            check=checked("τ², μ vs statsmodels DL",
+                          max(rel_diff(dl.tau2, sm_dl.tau2),
+                              rel_diff(dl.estimate, sm_dl.mean_effect_re)), 1e-9)),
+    ]
+    pymare = _pymare_reml(y, v, s.repeats)
+    if pymare is not None:
+        t_pymare, (tau2, mu) = pymare
+        rows.append(Row("random_effects REML", size, t_reml, "PyMARE REML", t_pymare,
+                        check=checked("τ², μ vs PyMARE (numerical optimiser)",
+                                      max(rel_diff(reml.tau2, tau2), rel_diff(reml.estimate, mu)),
+                                      1e-3)))
+    else:
+        rows.append(Row("random_effects REML", size, t_reml, "PyMARE (not installed)"))
+    ym, vm = rma_input(s)
+    t_small, small = best_time(lambda: ma.random_effects(ym, vm, method="REML"), s.repeats)
+    rows.append(_vs_metafor(
+        "random_effects REML", f"k = {s.k_metafor:,}", t_small, "metafor rma REML", r, "rma",
+        lambda ref: checked("τ², μ, se vs metafor (its τ² stops at a 1e-5 step)",
+                            max(rel_diff(small.tau2, ref["tau2"]),
+                                rel_diff(small.estimate, ref["estimate"]),
+                                rel_diff(small.se, ref["se"])), 1e-4)))
+    return rows
+
+
+def _pymare_reml(y: np.ndarray, v: np.ndarray, repeats: int) -> tuple[float, tuple] | None:
+    try:
+        from pymare import Dataset
+        from pymare.estimators import VarianceBasedLikelihoodEstimator
+    except ImportError:
+        return None
+
+    def fit() -> tuple[float, float]:
+        est = VarianceBasedLikelihoodEstimator(method="REML").fit_dataset(Dataset(y=y, v=v))
+        summary = est.summary()
+        return float(np.ravel(summary.tau2)[0]), float(np.ravel(summary.get_fe_stats()["est"])[0])
+
+    return best_time(fit, repeats)
+
+
+def multilevel(s: Sizes, r: dict | None) -> list[Row]:
+    d = che_data(s.che_clusters, 5, seed=3)
+
+    def fit() -> tuple[Any, Any]:
+        model = ma.multilevel(d["yi"], d["vi"], d["study"], d["es_id"], rho=0.6)
+        return model, model.robust("CR2")
+
+    t, (model, rob) = best_time(fit, s.repeats)
+    rows = [Row("multilevel + robust CHE/CR2", f"{s.che_clusters:,} clusters × 5", t,
+                target="≤ 2 s", met=t <= 2.0,
+                check=checked("μ vs dense per-cluster GLS at the fitted σ²",
+                              rel_diff(model.estimate, _che_gls(d, model)), 1e-8))]
+    small = che_input(s)
+    t_small, (_, rob_small) = best_time(
+        lambda: (lambda m: (m, m.robust("CR2")))(
+            ma.multilevel(small["yi"], small["vi"], small["study"], small["es_id"], rho=0.6)),
+        s.repeats)
+    rows.append(_vs_metafor(
+        "multilevel + robust CHE/CR2", f"{s.che_clusters_metafor:,} clusters × 5", t_small,
+        "metafor rma.mv + clubSandwich", r, "che",
+        lambda ref: checked("μ, CR2 se, df vs metafor + clubSandwich",
+                            max(rel_diff(rob_small.estimate, ref["estimate"]),
+                                rel_diff(rob_small.se, ref["se"]),
+                                rel_diff(rob_small.df, ref["df"])), 1e-4)))
+    return rows
+
+
+def _che_gls(d: dict[str, np.ndarray], model: Any) -> float:
+    """μ̂ = Σ 1'Σ_j⁻¹y_j / Σ 1'Σ_j⁻¹1 with Σ_j formed and inverted densely, cluster by cluster."""
+    per = 5
+    v = d["vi"].reshape(-1, per)
+    y = d["yi"].reshape(-1, per)
+    sd = np.sqrt(v)
+    sigma = 0.6 * sd[:, :, None] * sd[:, None, :]
+    idx = np.arange(per)
+    sigma[:, idx, idx] = v
+    sigma += model.sigma2_study + model.sigma2_within * np.eye(per)
+    inv = np.linalg.inv(sigma)
+    return float(np.einsum("cij,cj->", inv, y) / inv.sum())
+
+
+def batch(s: Sizes, r: dict | None) -> list[Row]:
+    Y, V = batch_data(s.batch, 10, seed=5)
+    t, frame = best_time(lambda: ma.random_effects_batch(Y, V, method="REML", test="knha"),
+                         s.repeats)
+    rng = np.random.default_rng(6)
+    rows_checked = rng.choice(s.batch, 20, replace=False)
+    singles = [ma.random_effects(Y[i], V[i], method="REML", test="knha") for i in rows_checked]
+    diff = max(rel_diff(frame.loc[rows_checked, col].to_numpy(), [getattr(f, col) for f in singles])
+               for col in ("estimate", "se", "tau2"))
+    rows = [Row("random_effects_batch REML + knha", f"{s.batch:,} data sets × k = 10", t,
+                target="≤ 2 s", met=t <= 2.0,
+                check=checked("μ, se, τ² of 20 rows vs random_effects", diff, 1e-9))]
+    Ym, Vm = refits_input(s)
+    t_small, small = best_time(lambda: ma.random_effects_batch(Ym, Vm, method="REML", test="knha"),
+                               s.repeats)
+
+    def against(ref: dict) -> str:
+        est, se = (np.asarray(ref[name], dtype=float) for name in ("estimate", "se"))
+        fitted = ~np.isnan(est)   # NA: metafor's Fisher scoring did not converge
+        diff = max(rel_diff(small["estimate"][fitted], est[fitted]),
+                   rel_diff(small["se"][fitted], se[fitted]))
+        return checked(f"μ, se vs metafor iterated to convergence ({fitted.sum()} fits; "
+                       f"{(~fitted).sum()} did not converge)", diff, 1e-6)
+
+    rows.append(_vs_metafor(
+        "random_effects_batch REML + knha", f"{s.batch_metafor:,} data sets × k = 10", t_small,
+        "metafor rma() in a loop", r, "refits", against))
+    return rows
+
+
+def gosh(s: Sizes, r: dict | None) -> list[Row]:
+    y, v = univariate_data(s.gosh_k, seed=8)
+    n_all = 2**s.gosh_k - 1
+    rows = []
+    for method, target, limit in (("FE", "≤ 3 s", 3.0), ("REML", "≤ 60 s", 60.0)):
+        repeats = s.repeats if method == "FE" else 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            t, res = best_time(lambda m=method: ma.gosh(y, v, method=m, subsets=n_all), repeats)
+        rng = np.random.default_rng(9)
+        picked = rng.choice(np.flatnonzero(res.size >= 2), 20, replace=False)
+        singles = [ma.random_effects(y[res.incl[i]], v[res.incl[i]], method=method) for i in picked]
+        diff = max(rel_diff(res.estimate[picked], [f.estimate for f in singles]),
+                   rel_diff(res.i2[picked], [f.i2 for f in singles], floor=1.0))
+        rows.append(Row(f"gosh {method}", f"k = {s.gosh_k}, all {n_all:,} subsets", t,
+                        target=target, met=t <= limit,
+                        check=checked("μ, I² of 20 subsets vs random_effects", diff, 1e-9)))
+    ys, vs = gosh_input(s)
+    t_small, small = best_time(lambda: ma.gosh(ys, vs, method="FE"), s.repeats)
+
+    def against(ref: dict) -> str:
+        codes = (small.incl * 2.0 ** np.arange(small.k)).sum(axis=1)
+        if not np.array_equal(codes, np.asarray(ref["code"], dtype=float)):
+            return "subset order vs metafor: FAIL"
+        return checked("subset order; μ, I² of every subset vs metafor",
+                       max(rel_diff(small.estimate, ref["estimate"]),
+                           rel_diff(small.i2, ref["I2"], floor=1.0)), 1e-9)
+
+    rows.append(_vs_metafor("gosh FE", f"k = {s.gosh_k_metafor}, all {2**s.gosh_k_metafor - 1:,}",
+                            t_small, "metafor gosh()", r, "gosh", against))
+    return rows
+
+
+def permutation(s: Sizes, r: dict | None) -> list[Row]:
+    y, v, x = permutest_input(s)
+    model = ma.random_effects(y, v, mods=x, method="REML")
+    t, res = best_time(lambda: ma.permutation_test(model, n_perm=s.n_perm, seed=12), s.repeats)
+    first = max(rel_diff(res.stat_perm[0], model.coef["stat"]), rel_diff(res.qm_perm[0], model.qm))
+    rows = [Row("permutation_test REML, 1 moderator", f"k = {s.perm_k}, {s.n_perm:,} permutations",
+                t, target="≤ 2 s", met=t <= 2.0,
+                check=checked("observed arrangement refit vs random_effects", first, 1e-9))]
+    t_small, small = best_time(
+        lambda: ma.permutation_test(model, n_perm=s.n_perm_metafor, seed=13), s.repeats)
+
+    def against(ref: dict) -> str:
+        # random permutations differ between R and numpy: the observed statistics must
+        # agree, the permutation p-values only within binomial error
+        stats = max(rel_diff(model.coef["stat"], ref["stat"]), rel_diff(model.qm, ref["qm"]))
+        p_ours, p_ref = float(small.coef["pvalue_perm"].iloc[1]), float(ref["pvalue_perm"][1])
+        p = max((p_ours + p_ref) / 2, 3 / ref["iter"])
+        close = abs(p_ours - p_ref) <= 5 * np.sqrt(2 * p * (1 - p) / ref["iter"])
+        return (checked("observed z, QM vs metafor", stats, 1e-4)
+                + f"; slope p {p_ours:.4f} vs {p_ref:.4f} {'ok' if close else 'FAIL'} (5 SE)")
+
+    rows.append(_vs_metafor("permutation_test REML, 1 moderator",
+                            f"k = {s.perm_k}, {s.n_perm_metafor:,} permutations", t_small,
+                            "metafor permutest()", r, "permutest", against))
+    return rows
+
+
+def import_time(s: Sizes) -> list[Row]:
+    code = ("import sys, time; t = time.perf_counter(); import metaally; "
+            "print(time.perf_counter() - t, 'matplotlib' in sys.modules)")
+    times, heavy = [], False
+    for _ in range(max(3, s.repeats)):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True).stdout.split()
+        times.append(float(out[0]))
+        heavy |= out[1] == "True"
+    t = min(times)
+    return [Row("import metaally", "fresh interpreter", t, target="≤ 0.5 s", met=t <= 0.5,
+                check="matplotlib not imported" if not heavy else "FAIL: matplotlib imported")]
+
+
+def _vs_metafor(
+    case: str, size: str, seconds: float, peer: str, r: dict | None, key: str,
+    check: Callable[[dict], str],
+) -> Row:
+    """A row timed against metafor's run of the same data (``r[key]``), if R ran."""
+    if r is None or key not in r:
+        return Row(case, size, seconds, f"{peer} (R not run)")
+    return Row(case, size, seconds, peer, float(r[key]["seconds"]), check=check(r[key]))
