@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
+from scipy.stats import chi2, norm
 
 from metaally.aggregate import aggregate
 from metaally.multilevel import multilevel
@@ -49,6 +49,8 @@ NOTE_NO_STUDIES = "no studies yet"
 NOTE_SINGLE_STUDY = "one study: its aggregated effect, no heterogeneity"
 NOTE_SMALL_DF = "robust CI unreliable (df < 4)"
 NOTE_INDEPENDENT = "ignores dependence: effects treated as independent"
+NOTE_MODEL_BASED = ("robust (CR2) test impossible with {studies} studies for {levels} levels: "
+                    "model-based test, valid only if the CHE working model is right")
 
 _HYPHENATED = {"all_inclusivity": "all-inclusivity"}
 
@@ -148,12 +150,11 @@ def pool_groups(
     included = effects[effects["included"].astype(bool)]
     if by is None:
         return [_pool(included, "overall", "overall", model, rho, method)]
-    members = _split(effects[by])
     if levels is None:
-        levels = list(dict.fromkeys(level for cell in members for level in cell))
+        levels = _levels(effects[by])
     in_sample = _split(included[by])
     return [
-        _pool(included[[level in cell for cell in in_sample]], by, level, model, rho, method)
+        _pool(included[_member(in_sample, level)], by, level, model, rho, method)
         for level in levels
     ]
 
@@ -178,6 +179,41 @@ def pool_by(
     if overall:
         groups += pool_groups(effects, None, model, rho, method)
     return pd.concat([g.to_frame() for g in groups], ignore_index=True)
+
+
+CELL_COLUMNS: list[str] = ["row", "column", *POOLED_COLUMNS[2:]]
+
+
+def pool_cells(
+    effects: pd.DataFrame,
+    rows: str,
+    columns: str,
+    model: str = "che",
+    rho: float = 0.6,
+    method: str = "REML",
+    row_levels: Sequence[str] | None = None,
+    column_levels: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Pooled estimate in every cell of the cross-tabulation of two coding columns.
+
+    The cell (r, c) holds the included effects whose ``rows`` cell names r and whose
+    ``columns`` cell names c (an effect counts in every cell its ";"-lists name), pooled
+    as ``pool_groups`` does (same model, small-k rules and notes: a cell without studies
+    is a "no studies yet" row).  This is the content of an evidence gap map, e.g.
+    ``pool_cells(effects, "components", "outcome_component")``: what interventions
+    target against what their outcomes measure.  Levels default to those found in each
+    column; rows come out row-major.  Columns ``CELL_COLUMNS``.
+    """
+    _check_columns(effects, [rows, columns])
+    row_levels = _levels(effects[rows]) if row_levels is None else list(row_levels)
+    column_levels = _levels(effects[columns]) if column_levels is None else list(column_levels)
+    members = _split(effects[rows])
+    frames = []
+    for row in row_levels:
+        in_row = effects[_member(members, row)]
+        for group in pool_groups(in_row, columns, model, rho, method, levels=column_levels):
+            frames.append(group.to_frame().rename(columns={"level": "column"}).assign(row=row))
+    return pd.concat(frames, ignore_index=True)[CELL_COLUMNS]
 
 
 def pool_by_component(
@@ -212,12 +248,15 @@ class DifferencesResult(Printable):
     With multi-membership (a study targeting several components has several indicators
     equal to 1) a coefficient is that level's additive contribution, equal to the level's
     mean only for studies targeting it alone.  ``stat``/``df_num``/``df_den``/``pvalue``
-    test that all coefficients are equal (HTZ Wald test, Tipton & Pustejovsky 2015,
-    *J. Educ. Behav. Stat.* 40:604–634).
+    test that all coefficients are equal: the HTZ Wald test (Tipton & Pustejovsky 2015,
+    *J. Educ. Behav. Stat.* 40:604–634), ``inference = "CR2"``; or, when there are too
+    few studies for a cluster-robust variance, the model-based Wald chi-square test
+    (``inference = "model"``, ``df_den`` NaN; metafor ``anova(rma.mv, X = L)``).
     """
 
     by: str
     rho: float
+    inference: str
     coefficients: pd.DataFrame
     sigma2_study: float
     sigma2_within: float
@@ -228,9 +267,11 @@ class DifferencesResult(Printable):
     note: str
 
     def summary(self) -> str:
+        robust = self.inference == "CR2"
         lines = [
             f"Differences between levels of {self.by}: multilevel meta-regression "
-            f"(CHE, rho = {self.rho:g}, REML), one indicator per level, no intercept; CR2 robust",
+            f"(CHE, rho = {self.rho:g}, REML), one indicator per level, no intercept; "
+            + ("CR2 robust" if robust else "model-based (too few studies for CR2)"),
             f"sigma^2 (study) = {fmt_num(self.sigma2_study)}; "
             f"sigma^2 (within) = {fmt_num(self.sigma2_within)}",
             "",
@@ -243,10 +284,12 @@ class DifferencesResult(Printable):
                 f"{fmt_num(row.se):>7} {fmt_num(row.df, 2):>6} {fmt_pvalue(row.pvalue):>7} "
                 f"{fmt_num(row.ci_low):>7} {fmt_num(row.ci_high):>7}"
             )
+        statistic = (f"F({fmt_num(self.df_num, 0)}, {fmt_num(self.df_den, 2)})" if robust
+                     else f"chi^2({fmt_num(self.df_num, 0)})")
         lines += [
             "",
-            f"Test that all levels are equal (HTZ): F({fmt_num(self.df_num, 0)}, "
-            f"{fmt_num(self.df_den, 2)}) = {fmt_num(self.stat)}, p = {fmt_pvalue(self.pvalue)}",
+            f"Test that all levels are equal ({_TEST_NAMES[self.inference]}): {statistic} = "
+            f"{fmt_num(self.stat)}, p = {fmt_pvalue(self.pvalue)}",
         ]
         if self.note:
             lines += ["", f"Note: {self.note}"]
@@ -256,13 +299,17 @@ class DifferencesResult(Printable):
         """Tidy table: one ``coefficient`` row per level, then one ``test`` row."""
         coefs = self.coefficients.assign(row_type="coefficient")
         test = pd.DataFrame([{
-            "row_type": "test", "level": "all equal (HTZ Wald)", "statistic": self.stat,
+            "row_type": "test", "level": f"all equal ({_TEST_NAMES[self.inference]})",
+            "statistic": self.stat,
             "df_num": self.df_num, "df_den": self.df_den, "pvalue": self.pvalue,
             "note": self.note,
         }])
         columns = ["row_type", "level", "k_studies", "k_effects", "estimate", "se", "df",
                    "ci_low", "ci_high", "pvalue", "statistic", "df_num", "df_den", "note"]
         return pd.concat([coefs, test], ignore_index=True).reindex(columns=columns)
+
+
+_TEST_NAMES = {"CR2": "HTZ Wald", "model": "model-based Wald"}
 
 
 def differences_by(
@@ -279,14 +326,18 @@ def differences_by(
     so are effects that then belong to no remaining level.  The model is
     ``y_ij = sum_c beta_c x_ijc + u_i + w_ij + e_ij`` (CHE, ``rho``), fitted by REML,
     with CR2 robust standard errors and Satterthwaite df; the HTZ Wald test of
-    ``beta_1 = ... = beta_q`` uses the constraints ``beta_c - beta_1 = 0``
-    (clubSandwich ``constrain_equal``).
+    ``beta_1 = ... = beta_q`` uses the constraints ``L beta = 0``, rows
+    ``beta_c - beta_1`` (clubSandwich ``constrain_equal``).  CR2 needs more studies than
+    coefficients; with fewer (several techniques sharing the same few studies) the
+    coefficients keep the model-based z inference and the test is the Wald chi-square
+    ``(L b)' (L V L')^-1 (L b)`` on q - 1 df, which trusts the CHE working model; the
+    note says so.
     """
     _check_columns(effects, [by])
     data = effects[effects["included"].astype(bool)]
     members = _split(data[by])
     if levels is None:
-        levels = list(dict.fromkeys(level for cell in members for level in cell))
+        levels = _levels(data[by])
     indicators = pd.DataFrame(
         {level: [float(level in cell) for cell in members] for level in levels},
         index=data.index,
@@ -302,8 +353,20 @@ def differences_by(
     data, indicators = data[keep], indicators[keep]
     fit = multilevel(data["yi"], data["vi"], data["study_id"], es_id=data["es_id"], rho=rho,
                      mods=indicators, method=method, intercept=False)
-    robust = fit.robust(adjust="CR2")
-    coef = robust.coef
+    constraints = np.zeros((len(present) - 1, len(present)))
+    constraints[:, 0] = -1.0
+    constraints[np.arange(len(present) - 1), np.arange(1, len(present))] = 1.0
+    inference = "CR2" if fit.n_clusters > len(present) else "model"
+    if inference == "CR2":
+        robust = fit.robust(adjust="CR2")
+        coef = robust.coef
+        wald = robust.wald_test(constraints)
+        stat, df_den, pvalue = float(wald.stat), float(wald.df2), float(wald.pvalue)
+    else:
+        coef = fit.coef.assign(df=math.nan)
+        diff = constraints @ fit.coef["estimate"].to_numpy()
+        stat = float(diff @ np.linalg.solve(constraints @ fit.vcov @ constraints.T, diff))
+        df_den, pvalue = math.nan, float(chi2.sf(stat, len(present) - 1))
     coefficients = pd.DataFrame({
         "level": present,
         "k_studies": [int(data.loc[indicators[c] > 0, "study_id"].nunique()) for c in present],
@@ -313,21 +376,18 @@ def differences_by(
     })
     df = coefficients["df"].to_numpy()
     coefficients["note"] = np.where(df < 4, NOTE_SMALL_DF, "")
-    constraints = np.zeros((len(present) - 1, len(present)))
-    constraints[:, 0] = -1.0
-    constraints[np.arange(len(present) - 1), np.arange(1, len(present))] = 1.0
-    wald = robust.wald_test(constraints)
     note = "; ".join(filter(None, [
         "multi-membership: coefficients add up for effects coded with several levels"
         if (indicators.sum(axis=1) > 1).any() else "",
-        NOTE_SMALL_DF if wald.df2 < 4 else "",
+        NOTE_SMALL_DF if df_den < 4 else "",
+        NOTE_MODEL_BASED.format(studies=fit.n_clusters, levels=len(present))
+        if inference == "model" else "",
         f"left out (one study only): {', '.join(left_out)}" if left_out else "",
     ]))
     return DifferencesResult(
-        by=by, rho=rho, coefficients=coefficients,
+        by=by, rho=rho, inference=inference, coefficients=coefficients,
         sigma2_study=float(fit.sigma2_study), sigma2_within=float(fit.sigma2_within),
-        stat=float(wald.stat), df_num=float(wald.df1), df_den=float(wald.df2),
-        pvalue=float(wald.pvalue), note=note,
+        stat=stat, df_num=float(len(present) - 1), df_den=df_den, pvalue=pvalue, note=note,
     )
 
 
@@ -470,6 +530,16 @@ def _split(column: pd.Series) -> list[list[str]]:
         [part.strip() for part in str(cell).split(";") if part.strip()] if pd.notna(cell) else []
         for cell in column
     ]
+
+
+def _member(cells: list[list[str]], level: str) -> np.ndarray:
+    """Boolean mask of the cells naming ``level`` (a mask, also when there are no rows)."""
+    return np.array([level in cell for cell in cells], dtype=bool)
+
+
+def _levels(column: pd.Series) -> list[str]:
+    """The levels a coding column uses, in order of first appearance."""
+    return list(dict.fromkeys(level for cell in _split(column) for level in cell))
 
 
 def _check_columns(effects: pd.DataFrame, extra: list[str]) -> None:
