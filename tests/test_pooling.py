@@ -18,6 +18,7 @@ import pytest
 import metaally as ma
 from metaally.aggregate import aggregate
 from metaally.pooling import (
+    CELL_COLUMNS,
     COMPONENTS,
     NOTE_INDEPENDENT,
     NOTE_NO_STUDIES,
@@ -27,8 +28,10 @@ from metaally.pooling import (
     component_differences,
     pool_by,
     pool_by_component,
+    pool_cells,
     pool_groups,
 )
+from metaally.studies import OUTCOME_COMPONENTS, TECHNIQUES
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = json.loads((ROOT / "tests/reference/pooling.json").read_text())
@@ -247,3 +250,131 @@ def test_summary_reads_like_a_printout():
     text = str(group)
     assert "components = awareness" in text and f"k = {group.k_studies} studies" in text
     assert "CR2" in text
+
+
+# --- issue 8: by technique / outcome component, gap-map cells, technique test ----------
+
+BY_COLUMN_LEVELS = {"technique": TECHNIQUES, "outcome_component": OUTCOME_COMPONENTS}
+
+
+def _assert_row_matches(row: pd.Series, ref: dict) -> None:
+    assert row["k_studies"] == ref["k_studies"]
+    assert row["k_effects"] == ref["k_effects"]
+    for name, (rtol, atol) in TOLERANCE.items():
+        expected = math.nan if ref[name] is None else ref[name]
+        assert np.isclose(row[name], expected, rtol=rtol, atol=atol, equal_nan=True), (
+            name, row[name], expected)
+
+
+_BY_TABLES: dict[tuple[str, str], pd.DataFrame] = {}
+
+
+def _by_table(column: str, model: str) -> pd.DataFrame:
+    if (column, model) not in _BY_TABLES:
+        _BY_TABLES[column, model] = pool_by(EFFECTS, column, model=model,
+                                            levels=BY_COLUMN_LEVELS[column], overall=False)
+    return _BY_TABLES[column, model]
+
+
+def _by_column_cases():
+    for column, models in REFERENCE["by_column"].items():
+        for model, rows in models.items():
+            for ref in rows:
+                yield pytest.param(column, model, ref, id=f"{column}-{model}-{ref['level']}")
+
+
+@pytest.mark.parametrize(("column", "model", "ref"), list(_by_column_cases()))
+def test_pool_by_coding_column_matches_metafor(column, model, ref):
+    table = _by_table(column, model)
+    row = table[table["level"] == ref["level"]]
+    assert len(row) == 1
+    _assert_row_matches(row.iloc[0], ref)
+
+
+def test_by_column_reference_grid_is_complete():
+    assert set(REFERENCE["by_column"]) == set(BY_COLUMN_LEVELS)
+    for column, levels in BY_COLUMN_LEVELS.items():
+        for model in MODELS:
+            assert [r["level"] for r in REFERENCE["by_column"][column][model]] == list(levels)
+            assert list(_by_table(column, model)["level"]) == list(levels)
+
+
+_CELLS = pool_cells(EFFECTS, "components", "outcome_component", row_levels=COMPONENTS,
+                    column_levels=OUTCOME_COMPONENTS)
+
+
+@pytest.mark.parametrize("ref", REFERENCE["cells"], ids=lambda r: f"{r['row']}-{r['level']}")
+def test_gap_map_cells_match_metafor(ref):
+    row = _CELLS[(_CELLS["row"] == ref["row"]) & (_CELLS["column"] == ref["level"])]
+    assert len(row) == 1
+    _assert_row_matches(row.iloc[0], ref)
+
+
+def test_gap_map_cell_grid_is_complete():
+    assert list(_CELLS.columns) == CELL_COLUMNS
+    grid = [(r, c) for r in COMPONENTS for c in OUTCOME_COMPONENTS]
+    assert list(zip(_CELLS["row"], _CELLS["column"], strict=True)) == grid
+    assert [(r["row"], r["level"]) for r in REFERENCE["cells"]] == grid
+
+
+def test_technique_differences_match_metafor():
+    ref = REFERENCE["technique_differences"]
+    result = ma.differences_by(EFFECTS, "technique", levels=TECHNIQUES)
+    assert result.inference == ref["test"]["inference"]
+    coefs = result.coefficients
+    assert list(coefs["level"]) == ref["levels"]
+    assert list(coefs["k_studies"]) == ref["k_studies"]
+    for name in ["estimate", "se", "df", "ci_low", "ci_high", "pvalue"]:
+        expected = np.array([np.nan if v is None else v for v in ref[name]], dtype=float)
+        np.testing.assert_allclose(coefs[name], expected, rtol=1e-5, atol=1e-7, err_msg=name)
+    test = ref["test"]
+    np.testing.assert_allclose(
+        [result.stat, result.df_num, result.pvalue], [test["stat"], test["df1"], test["pvalue"]],
+        rtol=1e-5)
+    assert (test["df2"] is None) == math.isnan(result.df_den)
+    np.testing.assert_allclose([result.sigma2_study, result.sigma2_within],
+                               [ref["sigma2_study"], ref["sigma2_within"]], rtol=1e-4)
+    if result.inference == "model":
+        assert "model-based" in result.note and "chi^2" in str(result)
+        assert result.to_frame()["level"].iloc[-1] == "all equal (model-based Wald)"
+
+
+def test_cells_partition_the_level_when_columns_are_single_valued():
+    """Every included effect has one outcome component, so a row's cells add up to it."""
+    for comp in COMPONENTS:
+        cells = _CELLS[_CELLS["row"] == comp]
+        level = pool_by(EFFECTS, "components", levels=[comp], overall=False).iloc[0]
+        assert cells["k_effects"].sum() == level["k_effects"]
+
+
+def test_pool_cells_counts_multi_valued_cells_in_each_cell():
+    data = _synthetic({"a": ("x;y", [0.3, 0.5]), "b": ("x", [0.1]), "c": ("y", [0.4])})
+    data["outcome"] = ["p", "q", "p", "p;q"]
+    cells = pool_cells(data, "components", "outcome")
+    got = [(r.row, r.column, r.k_studies, r.k_effects) for r in cells.itertuples()]
+    assert got == [("x", "p", 2, 2), ("x", "q", 1, 1), ("y", "p", 2, 2), ("y", "q", 2, 2)]
+    single = cells[(cells["row"] == "x") & (cells["column"] == "q")].iloc[0]
+    assert single["note"] == NOTE_SINGLE_STUDY
+
+
+def test_pool_cells_empty_row_is_all_no_studies():
+    data = _synthetic({"a": ("x", [0.3, 0.5]), "b": ("x", [0.1])})
+    data["outcome"] = "p"
+    cells = pool_cells(data, "components", "outcome", row_levels=["x", "z"])
+    empty = cells[cells["row"] == "z"]
+    assert len(empty) == 1 and empty["k_studies"].iloc[0] == 0
+    assert empty["note"].iloc[0] == NOTE_NO_STUDIES
+
+
+def test_pool_cells_bad_column():
+    with pytest.raises(ValueError, match="missing column"):
+        pool_cells(EFFECTS, "components", "no_such_column")
+
+
+def test_differences_fall_back_to_model_based_when_clusters_run_out():
+    data = _synthetic({"a": ("x;y", [0.3, 0.5, 0.2]), "b": ("x;z", [0.1, 0.2]),
+                       "c": ("y;z", [0.4, 0.6])})  # 3 studies for 3 coefficients
+    result = ma.differences_by(data, "components")
+    assert result.inference == "model"
+    assert math.isnan(result.df_den) and np.isfinite(result.pvalue)
+    assert result.coefficients["df"].isna().all()

@@ -129,13 +129,79 @@ differences <- list(
   test = list(stat = wald$Fstat, df1 = wald$df_num, df2 = wald$df_denom, pvalue = wald$p_val)
 )
 
+# --- issue 8: pooling by technique / outcome component, gap-map cells, technique test ------
+# Multi-valued cells (";") put an effect in every level they name.
+techniques <- c("podcast", "expert_video", "story_video", "video", "documentary",
+                "testimonials", "leader_story", "reading_privilege", "reading_disadvantage",
+                "reflection_writing", "infographic")
+outcome_components <- c(components, "other")
+has <- function(column, level) {
+  vapply(strsplit(column, ";", fixed = TRUE), function(p) level %in% p, logical(1))
+}
+
+by_column <- list()
+for (column in c("technique", "outcome_component")) {
+  levels <- if (column == "technique") techniques else outcome_components
+  by_column[[column]] <- list()
+  for (model in names(fitters)) {
+    by_column[[column]][[model]] <- lapply(
+      levels, function(lv) pool(eff[has(eff[[column]], lv), ], column, lv, model))
+  }
+}
+
+# evidence gap map: targeted component (rows) x outcome component (columns), CHE
+cells <- list()
+for (comp in components) {
+  for (oc in outcome_components) {
+    cell <- pool(eff[has(eff$components, comp) & has(eff$outcome_component, oc), ],
+                 "cell", oc, "che")
+    cell$row <- comp
+    cells[[length(cells) + 1]] <- cell
+  }
+}
+
+# "all techniques equal": indicators of the techniques with >= 2 studies, no intercept, CHE.
+# CR2 + HTZ when there are more studies than coefficients; otherwise the model-based Wald
+# chi-square test of the same constraints (anova(m, X = L)) and z inference.
+tn_studies <- sapply(techniques, function(t) length(unique(eff$study_id[has(eff$technique, t)])))
+tpresent <- techniques[tn_studies >= 2]
+X <- sapply(tpresent, function(t) as.numeric(has(eff$technique, t)))
+keep <- rowSums(X) > 0
+d <- eff[keep, ]
+X <- X[keep, , drop = FALSE]
+V <- vcalc(vi, cluster = study_id, obs = es_id, rho = rho, data = d)
+m <- rma.mv(d$yi, V, mods = X, intercept = FALSE, random = ~ 1 | study_id / es_id,
+            data = d, method = "REML", control = ctrl)
+L <- cbind(-1, diag(length(tpresent) - 1))
+if (length(unique(d$study_id)) > length(tpresent)) {
+  r <- robust(m, cluster = d$study_id, clubSandwich = TRUE)
+  w <- Wald_test(m, constraints = constrain_equal(seq_along(tpresent)), vcov = "CR2",
+                 cluster = d$study_id, test = "HTZ")
+  coefs <- list(estimate = as.numeric(r$beta), se = r$se, df = r$ddf, ci_low = r$ci.lb,
+                ci_high = r$ci.ub, pvalue = r$pval)
+  test <- list(inference = "CR2", stat = w$Fstat, df1 = w$df_num, df2 = w$df_denom,
+               pvalue = w$p_val)
+} else {
+  a <- anova(m, X = L)
+  coefs <- list(estimate = as.numeric(m$beta), se = m$se, df = rep(NA, length(tpresent)),
+                ci_low = m$ci.lb, ci_high = m$ci.ub, pvalue = m$pval)
+  test <- list(inference = "model", stat = a$QM, df1 = a$QMdf[1], df2 = NA, pvalue = a$QMp)
+}
+technique_differences <- c(
+  list(levels = tpresent, k_studies = as.integer(tn_studies[tpresent])), coefs,
+  list(sigma2_study = m$sigma2[1], sigma2_within = m$sigma2[2], test = test)
+)
+
 out <- list(
   source = "results/effects.csv",
   settings = list(rho = rho, method = "REML",
                   metafor = as.character(packageVersion("metafor")),
                   clubSandwich = as.character(packageVersion("clubSandwich"))),
   pooled = pooled,
-  differences = differences
+  differences = differences,
+  by_column = by_column,
+  cells = cells,
+  technique_differences = technique_differences
 )
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, na = "null", pretty = TRUE),
            "tests/reference/pooling.json")
