@@ -36,6 +36,11 @@ if TYPE_CHECKING:
     from metaally.robust import RobustResult
 
 _METHODS = ("REML", "ML")
+#: metafor's ``rma.mv`` warning when a random-effects factor has one level (one study).
+SINGLE_LEVEL_WARNING = (
+    "Single-level factor(s) found in 'random' argument. "
+    "Corresponding 'sigma2' value(s) fixed to 0."
+)
 _LOG_2PI = np.log(2.0 * np.pi)
 
 
@@ -168,16 +173,22 @@ def _evaluate(blocks: list[_Block], theta: np.ndarray, reml: bool) -> _Fit:
 
 
 def _newton(
-    blocks: list[_Block], start: np.ndarray, reml: bool, scale: float, max_iter: int = 1000
+    blocks: list[_Block],
+    start: np.ndarray,
+    reml: bool,
+    scale: float,
+    fixed: np.ndarray,
+    max_iter: int = 1000,
 ) -> tuple[np.ndarray, _Fit]:
     """Maximise the (restricted) likelihood over sigma2 >= 0 by projected Newton steps.
 
     Newton-Raphson on the observed information where it is positive definite,
     Fisher scoring (expected information) elsewhere.  Components at zero whose
     score points below zero are held there (the Karush-Kuhn-Tucker condition of
-    the bounded problem); steps are halved until the likelihood does not
-    decrease.  A singular information matrix (every study has one effect, so only
-    the sum of the components is identified) gets the minimum-norm step.
+    the bounded problem), and so are the components ``fixed`` marks (held at their
+    ``start`` value); steps are halved until the likelihood does not decrease.
+    A singular information matrix (every study has one effect, so only the sum
+    of the components is identified) gets the minimum-norm step.
     Converged when no component moves by more than 1e-11 x (its value + ``scale``),
     ``scale`` being the typical sampling variance; warns if ``max_iter`` steps do
     not get there.
@@ -185,7 +196,7 @@ def _newton(
     theta = start
     fit = _evaluate(blocks, theta, reml)
     for _ in range(max_iter):
-        free = (theta > 0) | (fit.score > 0)
+        free = ((theta > 0) | (fit.score > 0)) & ~fixed
         step = np.zeros(2)
         if free.any():
             sub = np.ix_(free, free)
@@ -327,7 +338,9 @@ def multilevel(
     ``study`` labels may be numbers or strings; ``es_id`` (default: 1, 2, ... within
     each study) must identify each effect within its study.  When every study has a
     single effect only the sum ``sigma2_study + sigma2_within`` (the univariate tau^2)
-    is identified; it is split equally.
+    is identified; it is split equally.  With a single study the study factor has one
+    level: as metafor's ``rma.mv`` does, ``sigma2_study`` is fixed at 0 (with metafor's
+    warning) and only ``sigma2_within`` is estimated.
 
     I^2 is the total of the multilevel model (metafor FAQ): 100 sum(sigma2) /
     (sum(sigma2) + (k - p) / tr(P)), P = W - W X (X'WX)^-1 X'W, W = diag(1/vi).
@@ -358,7 +371,11 @@ def multilevel(
     che = che_blocks(y, v, X, blocks, float(rho))
     reml = method == "REML"
     start = np.full(2, max(_residual_variance(y, X) - v.mean(), 0.01 * v.mean()) / 2.0)
-    theta, fit = _newton(che, start, reml, scale=float(v.mean()))
+    fixed = np.array([blocks.n_clusters == 1, False])
+    if fixed[0]:
+        warnings.warn(SINGLE_LEVEL_WARNING, UserWarning, stacklevel=2)
+        start[0] = 0.0
+    theta, fit = _newton(che, start, reml, scale=float(v.mean()), fixed=fixed)
 
     se = np.sqrt(np.diag(fit.vcov))
     z = fit.beta / se

@@ -236,19 +236,20 @@ def test_multilevel_cumulative_matches_rma_mv(column):
     ref = REF["multilevel"]["cumul"]
     got = multilevel_frames()[1]
     assert list(got["added"]) == ref["added"]
-    # rows with at least two studies; see the xfail below for the first row
-    assert_column(got[column].iloc[1:], ref[column][1:])
+    assert_column(got[column], ref[column])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with a single study rma.mv fixes sigma2_study at 0 (single-level factor); "
-    "metaally.multilevel estimates it",
-)
 def test_multilevel_cumulative_first_row_single_study():
+    """One study: rma.mv fixes sigma2_study at 0 (single-level factor) and says so."""
     ref = REF["multilevel"]["cumul"]
-    got = multilevel_frames()[1]
-    assert_column(got["se"].iloc[:1], ref["se"][:1])
+    d = REF["multilevel"]["data"]
+    rows = np.flatnonzero(np.asarray(d["study"]) == ref["added"][0])
+    with pytest.warns(UserWarning, match="Single-level factor"):
+        fit = ma.multilevel(np.asarray(d["yi"])[rows], np.asarray(d["vi"])[rows],
+                            np.asarray(d["study"])[rows], rho=REF["multilevel"]["rho"])
+    assert fit.sigma2_study == 0.0 == ref["sigma2_study"][0]
+    for column in ["estimate", "se", "sigma2_within"]:
+        assert_column(pd.Series([getattr(fit, column)]), ref[column][:1])
 
 
 # ---------------------------------------------------------------- cumulative forest plot
