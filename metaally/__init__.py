@@ -43,6 +43,7 @@ _EXPORTS: dict[str, str] = {
     "pool_by": "metaally.pooling",
     "pool_by_component": "metaally.pooling",
     "pool_groups": "metaally.pooling",
+    "pool_cells": "metaally.pooling",
     "differences_by": "metaally.pooling",
     "component_differences": "metaally.pooling",
     "level_label": "metaally.pooling",
@@ -66,6 +67,7 @@ _EXPORTS: dict[str, str] = {
     "funnel_plot": "metaally.plots.funnel",
     "cumulative_plot": "metaally.plots.cumulative",
     "gosh_plot": "metaally.plots.gosh",
+    "evidence_gap_map": "metaally.plots.gap_map",
     # reports
     "AnalysisSettings": "metaally.report",
     "write_csv": "metaally.report",
