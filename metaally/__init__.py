@@ -48,6 +48,8 @@ _EXPORTS: dict[str, str] = {
     "component_differences": "metaally.pooling",
     "level_label": "metaally.pooling",
     "COMPONENTS": "metaally.studies",
+    "TECHNIQUES": "metaally.studies",
+    "OUTCOME_COMPONENTS": "metaally.studies",
     # diagnostics
     "egger_test": "metaally.bias",
     "rank_test": "metaally.bias",
