@@ -25,6 +25,7 @@ number of clusters, not quadratic.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,10 +68,12 @@ class WaldTestResult(Printable):
 
 @dataclass(frozen=True)
 class _SandwichParts:
-    """What further Wald tests need: beta, V_R and the per-cluster Gamma_j, H_j (J, p, p)."""
+    """What further Wald tests need: beta, V_R, the bread M and the per-cluster Gamma_j,
+    H_j (J, p, p)."""
 
     beta: np.ndarray
     vcov: np.ndarray
+    bread: np.ndarray
     gamma: np.ndarray
     h: np.ndarray
 
@@ -82,8 +85,9 @@ class RobustResult(Printable):
     ``estimate`` ... ``pvalue`` and ``df`` describe the first coefficient; ``coef`` holds
     all of them with their Satterthwaite df.  ``qm``/``qm_df1``/``qm_df2``/``qm_pvalue``:
     HTZ test that every coefficient except the intercept is zero (NaN without
-    moderators).  ``pi_low``/``pi_high``: metafor's ``predict`` on the robust fit,
-    mu +/- t(df) sqrt(se^2 + sigma2_study + sigma2_within) (intercept-only models).
+    moderators, or when it is undefined; see ``robust``).  ``pi_low``/``pi_high``:
+    metafor's ``predict`` on the robust fit, mu +/- t(df) sqrt(se^2 + sigma2_study +
+    sigma2_within) (intercept-only models).
     """
 
     estimate: float
@@ -156,6 +160,12 @@ def robust(model: MultilevelResult, adjust: str = "CR2") -> RobustResult:
     (metafor: ``robust(m, cluster = study, clubSandwich = TRUE)``).  The Satterthwaite
     df of coefficient i is 2 E^2 / Var of ``V_R[i, i]`` under the working model;
     the HTZ test is the same calculation for q contrasts at once.
+
+    A coefficient identified by a single study (e.g. the indicator of a one-study level
+    without intercept) has a robust variance of 0: one cluster cannot estimate it.
+    clubSandwich then reports SE 0 and t = Inf and cannot compute the HTZ test; here
+    that coefficient's se, df, t, p and CI are NaN, and so is a Wald test involving it,
+    each with a warning; everything else is computed as usual.
     """
     if adjust not in _ADJUSTMENTS:
         raise ValueError(f"adjust must be one of {', '.join(_ADJUSTMENTS)}; got {adjust!r}")
@@ -166,8 +176,18 @@ def robust(model: MultilevelResult, adjust: str = "CR2") -> RobustResult:
             f"cluster-robust inference needs more studies ({n_clusters}) than coefficients ({p})"
         )
     parts = _sandwich(model, adjust)
-    se = np.sqrt(np.diag(parts.vcov))
-    df = np.array([_htz_nu(row[None, :], parts) for row in np.eye(p)])
+    undefined = np.diag(parts.vcov) <= _EIGEN_TOL * np.diag(parts.bread)
+    if undefined.any():
+        names = ", ".join(name for name, u in zip(model.coef_names, undefined, strict=True) if u)
+        warnings.warn(
+            f"the cluster-robust variance of {names} is zero (identified by a single study): "
+            "its robust se, df, test and CI are NaN",
+            RuntimeWarning,
+            stacklevel=3,  # the caller of MultilevelResult.robust()
+        )
+    se = np.where(undefined, np.nan, np.sqrt(np.diag(parts.vcov)))
+    df = np.array([np.nan if u else _htz_nu(row[None, :], parts)
+                   for row, u in zip(np.eye(p), undefined, strict=True)])
     t = parts.beta / se
     crit = stats.t.isf((1.0 - model.level) / 2.0, df)
     coef = pd.DataFrame(
@@ -243,7 +263,7 @@ def _sandwich(model: MultilevelResult, adjust: str) -> _SandwichParts:
         meat_terms[group.clusters] = np.einsum("cpm,cm->cp", g, resid)
         gamma[group.clusters] = g @ sigma @ g.transpose(0, 2, 1)
         h[group.clusters] = g @ block.X @ chol_bread
-    return _SandwichParts(beta, meat_terms.T @ meat_terms, gamma, h)
+    return _SandwichParts(beta, meat_terms.T @ meat_terms, bread, gamma, h)
 
 
 def _cr2_adjustment(sigma: np.ndarray, X: np.ndarray, bread: np.ndarray) -> np.ndarray:
@@ -262,7 +282,7 @@ def _cr2_adjustment(sigma: np.ndarray, X: np.ndarray, bread: np.ndarray) -> np.n
 
 
 def _htz_nu(C: np.ndarray, parts: _SandwichParts) -> float:
-    """Degrees of freedom nu of the HTZ approximation for the q contrasts C.
+    """Degrees of freedom nu of the HTZ approximation for the q contrasts C (C V_R C' regular).
 
     With Omega = E[C V_R C'] under the working model and Ctilde = Omega^-1/2 C, let
     Gamma~_j = Ctilde Gamma_j Ctilde', K_j = Ctilde H_j, N_j = K_j K_j' and
@@ -300,11 +320,25 @@ def _htz_test(C: np.ndarray, parts: _SandwichParts) -> WaldTestResult:
     """F = delta Q / q on (q, nu - q + 1) df, delta = max((nu - q + 1) / nu, 0).
 
     Q = (C beta)' (C V_R C')^-1 (C beta) (Tipton & Pustejovsky 2015; clubSandwich
-    ``Hotelling_Tsq``).
+    ``Hotelling_Tsq``).  Undefined (NaN, with a warning) when C V_R C' is singular
+    relative to the model-based C M C' (generalised eigenvalue below 1e-12), as when a
+    constrained coefficient is identified by a single study.
     """
     q = C.shape[0]
     cb = C @ parts.beta
-    Q = float(cb @ np.linalg.solve(C @ parts.vcov @ C.T, cb))
+    robust_cov = C @ parts.vcov @ C.T
+    model_chol = np.linalg.cholesky(C @ parts.bread @ C.T)
+    scaled = np.linalg.solve(model_chol, np.linalg.solve(model_chol, robust_cov).T)
+    if np.linalg.eigvalsh(scaled)[0] <= _EIGEN_TOL:
+        warnings.warn(
+            "the HTZ Wald test is undefined: the cluster-robust covariance of the tested "
+            "contrasts is singular (a coefficient identified by a single study); returning NaN",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        nan = float("nan")
+        return WaldTestResult(stat=nan, df1=q, df2=nan, pvalue=nan)
+    Q = float(cb @ np.linalg.solve(robust_cov, cb))
     nu = _htz_nu(C, parts)
     df2 = nu - q + 1.0
     F = max(df2 / nu, 0.0) * Q / q

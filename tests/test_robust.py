@@ -7,6 +7,9 @@ transcription of clubSandwich's definitions (``get_GH``, ``get_P_array``,
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -155,3 +158,73 @@ def test_invariant_to_row_order_and_labels(data):
     for col in ["se", "df", "pvalue"]:
         np.testing.assert_allclose(a.coef[col], b.coef[col], rtol=1e-6, atol=1e-12)
     np.testing.assert_allclose([a.qm, a.qm_df2], [b.qm, b.qm_df2], rtol=1e-6)
+
+
+# --- a coefficient identified by a single study (tests/reference/robust_single_study.R) ---
+
+SINGLE = json.loads(
+    (Path(__file__).parent / "reference" / "robust_single_study.json").read_text()
+)
+
+
+def _single_study_fit(case: dict, intercept: bool) -> ma.MultilevelResult:
+    d = SINGLE["data"]
+    study = np.asarray(d["study"])
+    a = (study == case["study"]).astype(float)
+    mods = a[:, None] if intercept else np.column_stack([a, 1.0 - a])
+    return ma.multilevel(d["yi"], d["vi"], study, es_id=d["esid"], rho=SINGLE["rho"],
+                         mods=mods, intercept=intercept)
+
+
+def _number(x) -> float:
+    return float("nan") if x in ("NaN", "NA", None) else float(x)
+
+
+@pytest.mark.parametrize("case", list(SINGLE["cases"]))
+@pytest.mark.parametrize("form", ["no_intercept", "intercept"])
+def test_single_study_coefficient_matches_clubsandwich(case, form):
+    """What clubSandwich defines is reproduced; its SE 0 / t Inf / df NaN becomes NaN here."""
+    ref = SINGLE["cases"][case]
+    want = ref[form]
+    m = _single_study_fit(ref, intercept=form == "intercept")
+    np.testing.assert_allclose([m.sigma2_study, m.sigma2_within], want["sigma2"], rtol=1e-6)
+    degenerate = [_number(x) != _number(x) for x in want["df"]]  # clubSandwich df NaN
+    if any(degenerate):
+        with pytest.warns(RuntimeWarning, match="identified by a single study"):
+            rb = m.robust()
+    else:
+        rb = m.robust()
+    np.testing.assert_allclose(rb.coef["estimate"], want["estimate"], rtol=1e-6, atol=1e-9)
+    for column in ["se", "df", "pvalue"]:
+        expected = [np.nan if bad else _number(x)
+                    for x, bad in zip(want[column], degenerate, strict=True)]
+        np.testing.assert_allclose(rb.coef[column], expected, rtol=1e-6, atol=1e-10)
+    assert np.isnan(rb.coef["ci_low"].to_numpy()[degenerate]).all()
+    tests = {"wald_both": np.eye(2), "wald_b": np.eye(2)[[1]], "wald_a": np.eye(2)[[1]]}
+    for name, C in tests.items():
+        if name not in want:
+            continue
+        if want[name]["defined"]:
+            wald = rb.wald_test(C)
+            np.testing.assert_allclose([wald.stat, wald.df2, wald.pvalue],
+                                       [want[name][k] for k in ["stat", "df2", "pvalue"]],
+                                       rtol=1e-5)
+        else:  # clubSandwich stops with an error (C V C' not positive definite)
+            with pytest.warns(RuntimeWarning, match="HTZ Wald test is undefined"):
+                wald = rb.wald_test(C)
+            assert np.isnan([wald.stat, wald.df2, wald.pvalue]).all() and wald.df1 == 2
+
+
+def test_single_study_coefficient_never_crashes_the_omnibus_test():
+    ref = SINGLE["cases"]["study4"]
+    with pytest.warns(RuntimeWarning) as record:
+        rb = _single_study_fit(ref, intercept=False).robust()
+    assert len(record) == 2  # the coefficient, then the HTZ test of all coefficients
+    assert np.isnan([rb.qm, rb.qm_df2, rb.qm_pvalue]).all() and rb.qm_df1 == 2
+    assert "Test of Moderators" not in rb.summary()
+    assert rb.coef["se"].notna().tolist() == [False, True]
+
+
+def test_single_study_reference_grid_is_complete():
+    assert sorted(SINGLE["cases"]) == ["study2", "study4"]
+    assert [SINGLE["cases"][c]["k_study"] for c in ["study4", "study2"]] == [1, 3]
