@@ -35,10 +35,15 @@ POOLED     := results/pooled_by_component.csv results/component_differences.csv
 FORESTS    := $(foreach f,forest_by_component forest_effects $(addprefix forest_,$(COMPONENTS)),\
                 figures/$(f).png figures/$(f).svg)
 FUNNEL     := figures/funnel.png figures/funnel.svg
+TECHNIQUE  := results/pooled_by_technique.csv results/pooled_by_outcome_component.csv \
+              results/technique_differences.csv
+GAP_MAP    := figures/evidence_gap_map.png figures/evidence_gap_map.svg
+FOREST_TECHNIQUE := figures/forest_by_technique.png figures/forest_by_technique.svg
 SUMMARY    := results/summary.md
 PLOT       := MPLBACKEND=Agg $(PY)
 
 figures: $(EFFECTS) $(POOLED) $(FORESTS) $(FUNNEL) $(SUMMARY)
+figures: $(TECHNIQUE) $(GAP_MAP) $(FOREST_TECHNIQUE)
 
 $(EFFECTS): $(DATA) $(PACKAGE) analyses/effects_table.py | $(STAMP)
 	$(PY) -m metaally validate data/table2.csv
@@ -55,6 +60,17 @@ $(FUNNEL) &: $(EFFECTS) $(PACKAGE) analyses/funnel_plot.py | $(STAMP)
 
 $(SUMMARY): $(POOLED) $(EFFECTS) $(PACKAGE) analyses/summary_report.py | $(STAMP)
 	$(PY) analyses/summary_report.py
+
+$(TECHNIQUE) &: $(EFFECTS) $(PACKAGE) analyses/pool_by_technique.py | $(STAMP)
+	$(PY) analyses/pool_by_technique.py
+
+$(GAP_MAP) &: $(EFFECTS) $(PACKAGE) analyses/evidence_gap_map.py | $(STAMP)
+	$(PLOT) analyses/evidence_gap_map.py
+
+$(FOREST_TECHNIQUE) &: $(EFFECTS) $(PACKAGE) analyses/forest_by_technique.py | $(STAMP)
+	$(PLOT) analyses/forest_by_technique.py
+
+$(SUMMARY): $(TECHNIQUE)
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
