@@ -74,6 +74,7 @@ _EXPORTS: dict[str, str] = {
     "AnalysisSettings": "metaally.report",
     "write_csv": "metaally.report",
     "write_summary": "metaally.report",
+    "what_works_section": "metaally.report",
 }
 
 __all__ = sorted(_EXPORTS)
