@@ -1,6 +1,6 @@
 """Write results/summary.md from the results tables and the settings used.
 
-Run by ``make figures`` after pool_by_component.py; uses only the public API.
+Run by ``make figures`` after pool_by_component.py and pool_by_technique.py; uses only the public API.
 """
 
 from __future__ import annotations
@@ -22,6 +22,11 @@ def main() -> None:
         differences=pd.read_csv(RESULTS / "component_differences.csv"),
         effects=pd.read_csv(RESULTS / "effects.csv"),
         settings=ma.AnalysisSettings(),
+        extra_sections=[
+            ma.what_works_section(pd.read_csv(RESULTS / "pooled_by_technique.csv"),
+                                  pd.read_csv(RESULTS / "pooled_by_outcome_component.csv"),
+                                  pd.read_csv(RESULTS / "technique_differences.csv")),
+        ],
     )
     print(f"wrote {path.relative_to(ROOT)}")
 
