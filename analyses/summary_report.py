@@ -1,6 +1,7 @@
 """Write results/summary.md from the results tables and the settings used.
 
-Run by ``make figures`` after pool_by_component.py and pool_by_technique.py; uses only the public API.
+Run by ``make figures`` after pool_by_component.py and pool_by_technique.py; uses only
+the public API.
 """
 
 from __future__ import annotations
