@@ -8,8 +8,8 @@ components, the small-k caveats and a methods paragraph generated from the
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -165,6 +165,151 @@ def methods_paragraph(settings: AnalysisSettings, effects: pd.DataFrame) -> str:
         f"Computed with metaally {__version__}; every pooled number is reproduced by "
         "metafor and clubSandwich from results/effects.csv (tests/reference/pooling.R)."
     )
+
+
+def what_works_section(
+    by_technique: pd.DataFrame, by_outcome: pd.DataFrame, differences: pd.DataFrame
+) -> str:
+    """The "What works best?" section of summary.md, built from the results tables:
+    ``by_technique`` and ``by_outcome`` as ``pool_by(effects, "technique" |
+    "outcome_component")`` returns them, ``differences`` as
+    ``differences_by(effects, "technique").to_frame()``.
+
+    The wording follows the evidence: a technique or outcome with one study is named as
+    a single result, never ranked; intervals with fewer than 4 robust df or spanning zero
+    are said to be so; a non-significant test is not read as "no difference".
+    """
+    techniques = by_technique[by_technique["grouping"] != "overall"]
+    outcomes = by_outcome[by_outcome["grouping"] != "overall"]
+    pooled = techniques[techniques["k_studies"] >= 2]
+    single = techniques[techniques["k_studies"] == 1]
+    lines = [
+        "## What works best?",
+        "",
+        f"The studies use {int((techniques['k_studies'] > 0).sum())} techniques; "
+        f"{_count(len(pooled), 'technique')} {'was' if len(pooled) == 1 else 'were'} tested in "
+        "two or more studies. Techniques are listed in a fixed order, not ranked.",
+        "",
+        _pooled_table(techniques.rename(columns={"level": "component"}), "Technique"),
+        "",
+    ]
+    if len(pooled):
+        lines += [f"Tested in two or more studies: {_listing(pooled)}. " + _strength(pooled), ""]
+    if len(single):
+        lines += [
+            f"Tested in one study only: {_listing(single)}. Each of these is a single result, "
+            "not a pooled estimate; a larger g from one study is not evidence that the "
+            "technique works better.", ""]
+    lines += ["### Do the techniques differ?", "", _technique_test_text(differences), "",
+              "### What the outcomes measure", "",
+              _pooled_table(outcomes.rename(columns={"level": "component"}), "Outcome measures"),
+              "", _outcome_text(outcomes), "",
+              "The evidence gap map (`figures/evidence_gap_map.png`) crosses the component an "
+              "intervention targets with the component its outcomes measure; "
+              "`figures/forest_by_technique.png` shows the studies behind each technique."]
+    return "\n".join(lines)
+
+
+def _count(n: int, noun: str) -> str:
+    words = {0: "no", 1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
+    return f"{words.get(n, str(n))} {noun}{'' if n == 1 else 's'}"
+
+
+def _listing(rows: pd.DataFrame) -> str:
+    """"expert video (2 studies, g = 0.39 [−1.43, 2.22])" for each row, in table order."""
+    parts = []
+    for r in rows.itertuples():
+        interval = "" if r.k_studies == 1 else f" {_interval(r.ci_low, r.ci_high)}"
+        studies = "one study" if r.k_studies == 1 else f"{r.k_studies} studies"
+        parts.append(f"{level_label(str(r.level)).lower()} ({studies}, g = {r.estimate:.2f}"
+                     f"{interval})")
+    return "; ".join(parts)
+
+
+def _strength(rows: pd.DataFrame) -> str:
+    """What the pooled intervals allow one to say."""
+    small_df = (rows["df"] < 4).all()
+    spans_zero = ((rows["ci_low"] <= 0) & (rows["ci_high"] >= 0))
+    text = []
+    if small_df:
+        text.append("Every one of these rests on fewer than 4 robust degrees of freedom, so "
+                    "the intervals are unreliable")
+    if spans_zero.all():
+        text.append("every interval includes zero")
+    elif spans_zero.any():
+        names = ", ".join(level_label(str(v)).lower() for v in rows.loc[spans_zero, "level"])
+        text.append(f"the intervals of {names} include zero")
+    sentence = "; ".join(text)
+    if sentence:
+        sentence = sentence[0].upper() + sentence[1:] + ". "
+    return (sentence + "The intervals overlap widely: these data cannot say which of these "
+            "techniques works best." if _overlap(rows) else sentence.rstrip())
+
+
+def _overlap(rows: pd.DataFrame) -> bool:
+    """Whether every pair of intervals overlaps."""
+    return bool(rows["ci_low"].max() <= rows["ci_high"].min())
+
+
+def _technique_test_text(differences: pd.DataFrame) -> str:
+    coefs = differences[differences["row_type"] == "coefficient"]
+    test = differences[differences["row_type"] == "test"].iloc[0]
+    notes = str(test["note"]) if isinstance(test["note"], str) else ""
+    model_based = "model-based" in str(test["level"])
+    table = pd.DataFrame({
+        "Technique": [level_label(str(v)) for v in coefs["level"]],
+        "Studies": [str(int(v)) for v in coefs["k_studies"]],
+        "Coefficient": [f"{v:.2f}" for v in coefs["estimate"]],
+        "95% CI": [_interval(lo, hi)
+                   for lo, hi in zip(coefs["ci_low"], coefs["ci_high"], strict=True)],
+        "p": [_pvalue(v) for v in coefs["pvalue"]],
+    })
+    if model_based:
+        statistic = f"model-based Wald χ²({test['df_num']:g}) = {test['statistic']:.2f}"
+    else:
+        statistic = (f"HTZ Wald F({test['df_num']:g}, {test['df_den']:.2f}) = "
+                     f"{test['statistic']:.2f}")
+    verdict = ("no evidence that the techniques differ" if test["pvalue"] >= 0.05
+               else "evidence that at least one technique differs")
+    text = [f"Meta-regression with one indicator per technique tested in two or more studies "
+            f"(CHE model, no intercept). Test that all techniques are equal: {statistic}, "
+            f"p = {_pvalue(test['pvalue'])}: {verdict}."]
+    if model_based:
+        text.append("A cluster-robust (CR2) test cannot be computed here: there are no more "
+                    "studies than technique coefficients. The model-based test is valid only "
+                    "if the CHE working model is right; if it is not, its p-value and intervals "
+                    "may be too small.")
+    per_level = coefs["k_studies"].max()
+    text.append(f"Each technique rests on {int(coefs['k_studies'].min())}–{int(per_level)} "
+                "studies, so the test has almost no power: not finding a difference is not "
+                "evidence that the techniques work equally well." if per_level <= 3 else
+                "With few studies per technique this test has little power.")
+    prefix = "left out (one study only): "
+    left_out = [part[len(prefix):] for part in notes.split("; ") if part.startswith(prefix)]
+    if left_out:
+        names = ", ".join(level_label(v).lower() for v in left_out[0].split(", "))
+        text.append(f"Left out of the test (one study only): {names}.")
+    text.append("Techniques are often combined in one condition (e.g. a video followed by "
+                "reflection writing), so a coefficient is that technique's additive "
+                "contribution, not its pooled effect (see the table above for those).")
+    return "\n".join([markdown_table(table), "", " ".join(text)])
+
+
+def _outcome_text(outcomes: pd.DataFrame) -> str:
+    parts = []
+    for r in outcomes.itertuples():
+        name = level_label(str(r.level)).lower()
+        what = ("outcomes outside the four components" if r.level == "other"
+                else f"{name} outcomes")
+        if r.k_studies == 0:
+            parts.append(f"No study measured {what}.")
+        elif r.k_studies == 1:
+            parts.append(f"Only one study measured {what} (g = {r.estimate:.2f}, not pooled).")
+        else:
+            caveat = " (robust CI unreliable: df < 4)" if r.df < 4 else ""
+            parts.append(f"{what[:1].upper()}{what[1:]}: {r.k_studies} studies, "
+                         f"g = {r.estimate:.2f} {_interval(r.ci_low, r.ci_high)}{caveat}.")
+    return " ".join(parts)
 
 
 # --- pieces -------------------------------------------------------------------------------
