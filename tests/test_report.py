@@ -90,7 +90,65 @@ def test_committed_results_are_current(tables):
     committed_diff = pd.read_csv(RESULTS / "component_differences.csv")
     np.testing.assert_allclose(committed_diff["pvalue"], differences["pvalue"], rtol=1e-6)
     summary = (RESULTS / "summary.md").read_text(encoding="utf-8")
-    assert summary == summary_markdown(committed, committed_diff, EFFECTS, AnalysisSettings())
+    assert summary == summary_markdown(committed, committed_diff, EFFECTS, AnalysisSettings(),
+                                       extra_sections=_committed_extra_sections())
+
+
+def _committed_extra_sections() -> list[str]:
+    """The sections analyses/summary_report.py adds, from the committed results tables."""
+    return [
+        ma.what_works_section(pd.read_csv(RESULTS / "pooled_by_technique.csv"),
+                              pd.read_csv(RESULTS / "pooled_by_outcome_component.csv"),
+                              pd.read_csv(RESULTS / "technique_differences.csv")),
+    ]
+
+
+@pytest.fixture(scope="module")
+def technique_tables():
+    by_technique = ma.pool_by(EFFECTS, "technique", levels=ma.TECHNIQUES)
+    by_outcome = ma.pool_by(EFFECTS, "outcome_component", levels=ma.OUTCOME_COMPONENTS)
+    differences = ma.differences_by(EFFECTS, "technique", levels=ma.TECHNIQUES).to_frame()
+    return by_technique, by_outcome, differences
+
+
+def test_committed_technique_tables_are_current(technique_tables):
+    names = ["pooled_by_technique", "pooled_by_outcome_component", "technique_differences"]
+    for name, table in zip(names, technique_tables, strict=True):
+        committed = pd.read_csv(RESULTS / f"{name}.csv")
+        assert list(committed.columns) == list(table.columns), name
+        numeric = table.select_dtypes("number").columns
+        np.testing.assert_allclose(committed[numeric], table[numeric], rtol=1e-6, atol=1e-9,
+                                   err_msg=name)
+
+
+def test_what_works_section_is_careful_with_small_k(technique_tables):
+    by_technique, by_outcome, differences = technique_tables
+    text = ma.what_works_section(by_technique, by_outcome, differences)
+    assert text.startswith("## What works best?\n")
+    techniques = by_technique[by_technique["grouping"] == "technique"]
+    for r in techniques.itertuples():  # every technique in the table, in vocabulary order
+        assert f"| {ma.level_label(r.level)} | {r.k_studies} | {r.k_effects} |" in text
+    single = techniques[techniques["k_studies"] == 1]
+    for r in single.itertuples():
+        assert f"{ma.level_label(r.level).lower()} (one study, g = {r.estimate:.2f})" in text
+    assert "not ranked" in text and "is not evidence that the technique works better" in text
+    assert "not evidence that the techniques work equally well" in text
+    assert "No study measured all-inclusivity outcomes." in text
+    for word in ["most effective", "best technique", "outperform"]:
+        assert word not in text
+
+
+def test_what_works_section_names_the_test_used(technique_tables):
+    by_technique, by_outcome, differences = technique_tables
+    text = ma.what_works_section(by_technique, by_outcome, differences)
+    test = differences[differences["row_type"] == "test"].iloc[0]
+    if "model-based" in test["level"]:
+        assert f"model-based Wald χ²({test['df_num']:g})" in text
+        assert "cluster-robust (CR2) test cannot be computed" in text
+    robust = differences.copy()
+    robust.loc[robust["row_type"] == "test", ["level", "df_den"]] = ["all equal (HTZ Wald)", 6.5]
+    text = ma.what_works_section(by_technique, by_outcome, robust)
+    assert "HTZ Wald F(" in text and "cannot be computed" not in text
 
 
 def test_write_csv_is_stable(tmp_path):
