@@ -1,0 +1,297 @@
+"""Sensitivity of the pooled estimates by component to the extraction and modelling choices.
+
+A ``Scenario`` is one alternative analysis: a name, the group it belongs to, the
+``AnalysisSettings`` fields it changes (assumed within-study correlation ``rho``, range
+policy, per-arm n, design, pooling model) and, optionally, the studies it leaves out
+(every study with a row where ``column == value``).  ``sensitivity_analysis`` recomputes
+the effect sizes (``compute_effects``) and pools them by targeted component (``pool_by``)
+under each scenario; ``sensitivity_markdown`` states, per component, which conclusions
+(direction, a 95% CI excluding 0) survive every scenario.
+
+The default scenarios are those of issue 6 and DESIGN.md section 2: rho in
+{0, 0.2, 0.4, 0.6, 0.8, 0.95}; a reported range "a-b" as both endpoints, its midpoint,
+its low or its high end; without the active-comparator studies, the preprint, or ref 73;
+CHE + CR2, studies aggregated then pooled (REML + Knapp-Hartung), or effects treated as
+independent; total n split over the stated number of arms or over two; between-groups or
+pre-post (r = 0.5) variances for rows coded ``prepost``.  The base settings appear once,
+as the "default analysis"; each group lists only its alternatives.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from metaally.effects import compute_effects
+from metaally.pooling import NOTE_SINGLE_STUDY, NOTE_SMALL_DF, level_label, pool_by
+from metaally.report import AnalysisSettings
+from metaally.studies import COMPONENTS
+
+SENSITIVITY_COLUMNS: list[str] = [
+    "scenario", "scenario_group", "component", "k_studies", "k_effects", "estimate", "se",
+    "ci_low", "ci_high", "df", "pvalue", "note",
+]
+DEFAULT_GROUP = "Default"
+DEFAULT_NAME = "default analysis"
+#: below this many studies (in every analysis) a surviving conclusion is called tentative
+FEW_STUDIES = 5
+
+_EFFECT_FIELDS = ("range_policy", "arms_policy", "design_policy", "prepost_r")
+_SETTING_FIELDS = tuple(f.name for f in dataclasses.fields(AnalysisSettings))
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One alternative analysis.
+
+    ``changes`` maps ``AnalysisSettings`` fields to the values this scenario uses instead
+    of the base settings; ``leave_out = (column, value)`` drops every study that has an
+    effect-size row with ``column == value`` (e.g. ``("peer_reviewed", False)``).
+    """
+
+    name: str
+    group: str
+    changes: Mapping[str, Any] = field(default_factory=dict)
+    leave_out: tuple[str, Any] | None = None
+
+
+def default_scenarios(base: AnalysisSettings | None = None) -> list[Scenario]:
+    """The scenarios of issue 6 around ``base``: the base analysis, then per group every
+    alternative value that differs from the base."""
+    base = base or AnalysisSettings()
+    grids = [
+        ("Within-study correlation", "rho", [0.0, 0.2, 0.4, 0.6, 0.8, 0.95],
+         lambda v: f"rho = {v:g}"),
+        ("Reported ranges", "range_policy", ["endpoints", "midpoint", "low", "high"],
+         {"endpoints": "range: both endpoints", "midpoint": "range: midpoint only",
+          "low": "range: low end only", "high": "range: high end only"}.get),
+        ("Pooling model", "model", ["che", "aggregate", "univariate"],
+         {"che": "CHE + CR2 robust", "aggregate": "studies aggregated, then RE",
+          "univariate": "effects as independent"}.get),
+        ("Per-arm n", "arms_policy", ["stated", "two"],
+         {"stated": "n over the stated arms", "two": "n split over two arms"}.get),
+        ("Design", "design_policy", ["between", "prepost"],
+         {"between": "all rows between-groups",
+          "prepost": f"time-2 rows pre-post (r = {base.prepost_r:g})"}.get),
+    ]
+    scenarios = [Scenario(DEFAULT_NAME, DEFAULT_GROUP)]
+    for group, name, values, label in grids:
+        scenarios += [Scenario(label(v), group, {name: v})
+                      for v in values if v != getattr(base, name)]
+    scenarios += [
+        Scenario("without active comparators", "Studies left out",
+                 leave_out=("comparator", "active")),
+        Scenario("without the preprint", "Studies left out", leave_out=("peer_reviewed", False)),
+        Scenario("without ref 73", "Studies left out", leave_out=("ref", 73)),
+    ]
+    # the Studies-left-out group directly after the ranges: both concern what was extracted
+    order = [DEFAULT_GROUP, "Within-study correlation", "Reported ranges", "Studies left out",
+             "Pooling model", "Per-arm n", "Design"]
+    return sorted(scenarios, key=lambda s: order.index(s.group))
+
+
+def sensitivity_analysis(
+    studies: pd.DataFrame,
+    scenarios: Sequence[Scenario] | None = None,
+    base: AnalysisSettings | None = None,
+    components: Sequence[str] = COMPONENTS,
+    overall: bool = True,
+) -> pd.DataFrame:
+    """Pooled estimate per targeted component (and over all effects) under each scenario.
+
+    ``studies``: validated rows (``load_studies`` / ``load_table2``); the effect sizes are
+    recomputed per scenario because the range, arms and design policies change them.
+    ``scenarios`` default to ``default_scenarios(base)``; ``base`` to the package defaults
+    (``AnalysisSettings()``).  Each scenario's effects are pooled by ``pool_by(effects,
+    "components", model, rho, method, levels=components)`` with the scenario's settings,
+    so the default analysis reproduces ``pool_by_component`` row for row.
+
+    Returns ``SENSITIVITY_COLUMNS``: one row per scenario and component (``component`` is
+    "overall" for all effects together), with the pooled row's k, estimate, se, 95% CI,
+    df and p, and a ``note`` holding the pooling caveats (one study, df < 4, no studies)
+    and the studies left out that count toward the row.
+    """
+    base = base or AnalysisSettings()
+    scenarios = list(default_scenarios(base) if scenarios is None else scenarios)
+    _check_scenarios(scenarios, studies)
+    effects_cache: dict[tuple, pd.DataFrame] = {}
+    frames = []
+    for scenario in scenarios:
+        settings = dataclasses.replace(base, **scenario.changes)
+        key = tuple(getattr(settings, f) for f in _EFFECT_FIELDS)
+        if key not in effects_cache:
+            effects_cache[key] = compute_effects(studies, **dict(zip(_EFFECT_FIELDS, key,
+                                                                     strict=True)))
+        effects, dropped = _leave_out(effects_cache[key], scenario.leave_out)
+        pooled = pool_by(effects, "components", model=settings.model, rho=settings.rho,
+                         method=settings.method, levels=list(components), overall=overall)
+        pooled = pooled.rename(columns={"level": "component"})
+        pooled["note"] = [
+            "; ".join(filter(None, [note, _dropped_note(dropped, component)]))
+            for note, component in zip(pooled["note"], pooled["component"], strict=True)
+        ]
+        frames.append(pooled.assign(scenario=scenario.name, scenario_group=scenario.group))
+    return pd.concat(frames, ignore_index=True).loc[:, SENSITIVITY_COLUMNS]
+
+
+def _check_scenarios(scenarios: list[Scenario], studies: pd.DataFrame) -> None:
+    if not scenarios:
+        raise ValueError("scenarios is empty")
+    names = [s.name for s in scenarios]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise ValueError(f"scenario names must be unique; repeated: {', '.join(duplicated)}")
+    for s in scenarios:
+        unknown = sorted(set(s.changes) - set(_SETTING_FIELDS))
+        if unknown:
+            raise ValueError(f"scenario {s.name!r} changes unknown setting(s) "
+                             f"{', '.join(unknown)}; allowed: {', '.join(_SETTING_FIELDS)}")
+        if s.leave_out is not None and s.leave_out[0] not in studies.columns:
+            raise ValueError(f"scenario {s.name!r} leaves out by column {s.leave_out[0]!r}, "
+                             "which the studies do not have")
+
+
+def _leave_out(
+    effects: pd.DataFrame, rule: tuple[str, Any] | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(effects without the studies matching ``rule``, one row per dropped study)."""
+    if rule is None:
+        return effects, effects.iloc[:0]
+    column, value = rule
+    hit = effects[column].eq(value).fillna(False).astype(bool)
+    dropped_ids = set(effects.loc[hit, "study_id"])
+    dropped = effects["study_id"].isin(dropped_ids)
+    return effects[~dropped], effects[dropped].drop_duplicates("study_id")
+
+
+def _dropped_note(dropped: pd.DataFrame, component: str) -> str:
+    """"left out: <citations>" for the dropped studies that count toward ``component``."""
+    if dropped.empty:
+        return ""
+    if component != "overall":
+        targets = dropped["components"].astype(str).str.split(";")
+        dropped = dropped[[component in [t.strip() for t in cell] for cell in targets]]
+    return "left out: " + ", ".join(dropped["citation"].astype(str)) if len(dropped) else ""
+
+
+# --- the Markdown section ---------------------------------------------------------------
+
+
+def sensitivity_markdown(frame: pd.DataFrame) -> str:
+    """The "Sensitivity of the conclusions" section of ``summary.md`` from the table of
+    ``sensitivity_analysis``: per component, whether the estimate's sign and a 95% CI
+    excluding 0 hold in every scenario (naming those where they do not), the range of
+    the estimates, and the caveats that weaken it (robust df < 4, a single study left,
+    no studies left, few studies overall)."""
+    missing = [c for c in SENSITIVITY_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"frame is missing column(s) {', '.join(missing)}")
+    n = frame["scenario"].nunique()
+    lines = [
+        "## Sensitivity of the conclusions",
+        "",
+        f"Each pooled estimate was recomputed under {n} analyses: the default one and "
+        f"{n - 1} alternatives, each changing one choice "
+        f"({', '.join(_groups(frame))}). Full table: `results/sensitivity.csv`; "
+        "plot: `figures/sensitivity.png`.",
+        "",
+    ]
+    for component, rows in frame.groupby("component", sort=False):
+        lines += [component_verdict(str(component), rows), ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def component_verdict(component: str, rows: pd.DataFrame) -> str:
+    """One paragraph on one component: the statements of ``sensitivity_markdown``."""
+    name = "All effects" if component == "overall" else level_label(component)
+    n = len(rows)
+    k = rows["k_studies"].to_numpy(dtype=int)
+    if (k == 0).all():
+        return (f"**{name}**: no study targets it in any of the {n} analyses, so nothing can "
+                "be concluded about it yet.")
+    default = rows[rows["scenario_group"] == DEFAULT_GROUP]
+    head = f"**{name}**"
+    if len(default) and default["k_studies"].iloc[0] > 0:
+        d = default.iloc[0]
+        head += (f" (default: g = {d['estimate']:.2f}, 95% CI [{d['ci_low']:.2f}, "
+                 f"{d['ci_high']:.2f}], {int(d['k_studies'])} "
+                 f"{'study' if d['k_studies'] == 1 else 'studies'})")
+    present = rows[k > 0]
+    est = present["estimate"].to_numpy(dtype=float)
+    low = present.iloc[int(np.argmin(est))]
+    high = present.iloc[int(np.argmax(est))]
+    sentences = [
+        f"{head}. " + _count_sentence(
+            "The estimate is positive", rows, rows["estimate"] > 0, n),
+        f"It ranges from {low['estimate']:.2f} ({low['scenario']}) to "
+        f"{high['estimate']:.2f} ({high['scenario']}).",
+        _count_sentence("The 95% CI excludes 0", rows,
+                        (rows["ci_low"] > 0) | (rows["ci_high"] < 0), n),
+    ]
+    empty = rows.loc[k == 0, "scenario"].tolist()
+    if empty:
+        sentences.append(f"No study is left in: {', '.join(empty)}.")
+    notes = rows["note"].fillna("").astype(str)
+    single = rows.loc[notes.str.contains(NOTE_SINGLE_STUDY, regex=False), "scenario"].tolist()
+    if single:
+        sentences.append(f"Only one study is left in: {', '.join(single)}; there the value is "
+                         "that study's own effect, not a pooled one.")
+    small = rows.loc[notes.str.contains(NOTE_SMALL_DF, regex=False), "scenario"].tolist()
+    if len(small) == n:
+        sentences.append(f"In all {n} analyses the robust df are below 4, so every interval is "
+                         "unreliable.")
+    elif len(small) > 3:
+        sentences.append(f"In {len(small)} of the {n} analyses the robust df are below 4, so "
+                         "those intervals are unreliable.")
+    elif small:
+        sentences.append(f"The robust df are below 4, so the interval is unreliable, in: "
+                         f"{', '.join(small)}.")
+    sentences.append(_judgement(rows[k > 0], small, n))
+    return " ".join(sentences)
+
+
+def _count_sentence(claim: str, rows: pd.DataFrame, holds: pd.Series, n: int) -> str:
+    """"<claim> in all n analyses." / "... in m of n analyses; not in: a, b." / none."""
+    holds = holds.fillna(False).astype(bool).to_numpy()
+    m = int(holds.sum())
+    if m == n:
+        return f"{claim} in all {n} analyses."
+    if m == 0:
+        return f"{claim} in none of the {n} analyses."
+    failing = rows.loc[~holds & (rows["k_studies"].to_numpy() > 0), "scenario"].tolist()
+    tail = f"; not in: {', '.join(failing)}" if failing else ""
+    return f"{claim} in {m} of {n} analyses{tail}."
+
+
+def _judgement(present: pd.DataFrame, small: list[str], n: int) -> str:
+    """The bottom line over the analyses with at least one study, worded by how much it
+    depends on few studies (fewer than ``FEW_STUDIES`` in every analysis) or on robust
+    intervals with df < 4."""
+    excludes = ((present["ci_low"] > 0) | (present["ci_high"] < 0)).all()
+    sign = ("positive" if (present["estimate"] > 0).all()
+            else "negative" if (present["estimate"] < 0).all() else "")
+    k_max = int(present["k_studies"].max())
+    few = k_max < FEW_STUDIES
+    if excludes and sign:
+        verdict = (f"The conclusion (a {sign} effect whose 95% CI excludes 0) survives every "
+                   "choice examined")
+        reasons = [f"at most {k_max} studies" if few else "",
+                   "robust df below 4 in most analyses" if 2 * len(small) > n else ""]
+        reasons = [r for r in reasons if r]
+        if reasons:
+            return f"{verdict}, but it rests on {' and '.join(reasons)}; read it as tentative."
+        return f"{verdict}."
+    if sign:
+        fragile = f"; with at most {k_max} studies it is fragile" if few else ""
+        return (f"The direction ({sign}) is stable, but whether the effect is "
+                f"distinguishable from 0 depends on the choices named above{fragile}.")
+    return "Neither the direction nor the 95% CI is robust to the choices examined."
+
+
+def _groups(frame: pd.DataFrame) -> list[str]:
+    return [g.lower() for g in dict.fromkeys(frame["scenario_group"]) if g != DEFAULT_GROUP]
