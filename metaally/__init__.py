@@ -58,6 +58,9 @@ _EXPORTS: dict[str, str] = {
     "leave_one_out": "metaally.influence",
     "influence": "metaally.influence",
     "cumulative": "metaally.influence",
+    "sensitivity_analysis": "metaally.sensitivity",
+    "default_scenarios": "metaally.sensitivity",
+    "Scenario": "metaally.sensitivity",
     # scale
     "random_effects_batch": "metaally.batch",
     "gosh": "metaally.gosh",
@@ -69,6 +72,7 @@ _EXPORTS: dict[str, str] = {
     "funnel_plot": "metaally.plots.funnel",
     "cumulative_plot": "metaally.plots.cumulative",
     "gosh_plot": "metaally.plots.gosh",
+    "sensitivity_plot": "metaally.plots.sensitivity",
     "evidence_gap_map": "metaally.plots.gap_map",
     # reports
     "AnalysisSettings": "metaally.report",
