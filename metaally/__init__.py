@@ -61,6 +61,7 @@ _EXPORTS: dict[str, str] = {
     "sensitivity_analysis": "metaally.sensitivity",
     "default_scenarios": "metaally.sensitivity",
     "Scenario": "metaally.sensitivity",
+    "sensitivity_markdown": "metaally.sensitivity",
     # scale
     "random_effects_batch": "metaally.batch",
     "gosh": "metaally.gosh",
