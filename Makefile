@@ -39,11 +39,13 @@ TECHNIQUE  := results/pooled_by_technique.csv results/pooled_by_outcome_componen
               results/technique_differences.csv
 GAP_MAP    := figures/evidence_gap_map.png figures/evidence_gap_map.svg
 FOREST_TECHNIQUE := figures/forest_by_technique.png figures/forest_by_technique.svg
+SENSITIVITY := results/sensitivity.csv figures/sensitivity.png figures/sensitivity.svg
 SUMMARY    := results/summary.md
 PLOT       := MPLBACKEND=Agg $(PY)
 
 figures: $(EFFECTS) $(POOLED) $(FORESTS) $(FUNNEL) $(SUMMARY)
 figures: $(TECHNIQUE) $(GAP_MAP) $(FOREST_TECHNIQUE)
+figures: $(SENSITIVITY)
 
 $(EFFECTS): $(DATA) $(PACKAGE) analyses/effects_table.py | $(STAMP)
 	$(PY) -m metaally validate data/table2.csv
@@ -71,6 +73,12 @@ $(FOREST_TECHNIQUE) &: $(EFFECTS) $(PACKAGE) analyses/forest_by_technique.py | $
 	$(PLOT) analyses/forest_by_technique.py
 
 $(SUMMARY): $(TECHNIQUE)
+
+# recomputes the effects under each scenario from data/ (after $(EFFECTS) validated it)
+$(SENSITIVITY) &: $(DATA) $(EFFECTS) $(PACKAGE) analyses/sensitivity.py | $(STAMP)
+	$(PLOT) analyses/sensitivity.py
+
+$(SUMMARY): $(SENSITIVITY)
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'

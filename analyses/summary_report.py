@@ -1,7 +1,7 @@
 """Write results/summary.md from the results tables and the settings used.
 
-Run by ``make figures`` after pool_by_component.py and pool_by_technique.py; uses only
-the public API.
+Run by ``make figures`` after pool_by_component.py, pool_by_technique.py and
+sensitivity.py; uses only the public API.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ def main() -> None:
             ma.what_works_section(pd.read_csv(RESULTS / "pooled_by_technique.csv"),
                                   pd.read_csv(RESULTS / "pooled_by_outcome_component.csv"),
                                   pd.read_csv(RESULTS / "technique_differences.csv")),
+            ma.sensitivity_markdown(pd.read_csv(RESULTS / "sensitivity.csv")),
         ],
     )
     print(f"wrote {path.relative_to(ROOT)}")
