@@ -100,6 +100,7 @@ def _committed_extra_sections() -> list[str]:
         ma.what_works_section(pd.read_csv(RESULTS / "pooled_by_technique.csv"),
                               pd.read_csv(RESULTS / "pooled_by_outcome_component.csv"),
                               pd.read_csv(RESULTS / "technique_differences.csv")),
+        ma.sensitivity_markdown(pd.read_csv(RESULTS / "sensitivity.csv")),
     ]
 
 
