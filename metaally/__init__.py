@@ -62,6 +62,7 @@ _EXPORTS: dict[str, str] = {
     "default_scenarios": "metaally.sensitivity",
     "Scenario": "metaally.sensitivity",
     "sensitivity_markdown": "metaally.sensitivity",
+    "scenario_effects": "metaally.sensitivity",
     # scale
     "random_effects_batch": "metaally.batch",
     "gosh": "metaally.gosh",

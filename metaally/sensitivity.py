@@ -118,16 +118,17 @@ def sensitivity_analysis(
     """
     base = base or AnalysisSettings()
     scenarios = list(default_scenarios(base) if scenarios is None else scenarios)
-    _check_scenarios(scenarios, studies)
-    effects_cache: dict[tuple, pd.DataFrame] = {}
+    if not scenarios:
+        raise ValueError("scenarios is empty")
+    names = [s.name for s in scenarios]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"scenario names must be unique; repeated: {', '.join(repeated)}")
     frames = []
     for scenario in scenarios:
-        settings = dataclasses.replace(base, **scenario.changes)
-        key = tuple(getattr(settings, f) for f in _EFFECT_FIELDS)
-        if key not in effects_cache:
-            effects_cache[key] = compute_effects(studies, **dict(zip(_EFFECT_FIELDS, key,
-                                                                     strict=True)))
-        effects, dropped = _leave_out(effects_cache[key], scenario.leave_out)
+        settings = scenario_settings(scenario, base)
+        effects = scenario_effects(studies, scenario, base)
+        dropped = _dropped_studies(studies, scenario)
         pooled = pool_by(effects, "components", model=settings.model, rho=settings.rho,
                          method=settings.method, levels=list(components), overall=overall)
         pooled = pooled.rename(columns={"level": "component"})
@@ -139,34 +140,38 @@ def sensitivity_analysis(
     return pd.concat(frames, ignore_index=True).loc[:, SENSITIVITY_COLUMNS]
 
 
-def _check_scenarios(scenarios: list[Scenario], studies: pd.DataFrame) -> None:
-    if not scenarios:
-        raise ValueError("scenarios is empty")
-    names = [s.name for s in scenarios]
-    duplicated = sorted({n for n in names if names.count(n) > 1})
-    if duplicated:
-        raise ValueError(f"scenario names must be unique; repeated: {', '.join(duplicated)}")
-    for s in scenarios:
-        unknown = sorted(set(s.changes) - set(_SETTING_FIELDS))
-        if unknown:
-            raise ValueError(f"scenario {s.name!r} changes unknown setting(s) "
-                             f"{', '.join(unknown)}; allowed: {', '.join(_SETTING_FIELDS)}")
-        if s.leave_out is not None and s.leave_out[0] not in studies.columns:
-            raise ValueError(f"scenario {s.name!r} leaves out by column {s.leave_out[0]!r}, "
-                             "which the studies do not have")
+def scenario_settings(scenario: Scenario, base: AnalysisSettings | None = None) -> AnalysisSettings:
+    """The ``AnalysisSettings`` of a scenario: ``base`` with the scenario's ``changes``."""
+    unknown = sorted(set(scenario.changes) - set(_SETTING_FIELDS))
+    if unknown:
+        raise ValueError(f"scenario {scenario.name!r} changes unknown setting(s) "
+                         f"{', '.join(unknown)}; allowed: {', '.join(_SETTING_FIELDS)}")
+    return dataclasses.replace(base or AnalysisSettings(), **scenario.changes)
 
 
-def _leave_out(
-    effects: pd.DataFrame, rule: tuple[str, Any] | None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(effects without the studies matching ``rule``, one row per dropped study)."""
-    if rule is None:
-        return effects, effects.iloc[:0]
-    column, value = rule
-    hit = effects[column].eq(value).fillna(False).astype(bool)
-    dropped_ids = set(effects.loc[hit, "study_id"])
-    dropped = effects["study_id"].isin(dropped_ids)
-    return effects[~dropped], effects[dropped].drop_duplicates("study_id")
+def scenario_effects(
+    studies: pd.DataFrame, scenario: Scenario, base: AnalysisSettings | None = None
+) -> pd.DataFrame:
+    """The analysis table a scenario pools: ``compute_effects`` with the scenario's range,
+    arms and design policies, without the studies its ``leave_out`` rule drops (every
+    study with a row where ``column == value``)."""
+    settings = scenario_settings(scenario, base)
+    effects = compute_effects(studies, **{f: getattr(settings, f) for f in _EFFECT_FIELDS})
+    dropped = _dropped_studies(studies, scenario)
+    return effects[~effects["study_id"].isin(dropped["study_id"])].reset_index(drop=True)
+
+
+def _dropped_studies(studies: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
+    """One row per study the scenario leaves out (none without a ``leave_out`` rule)."""
+    if scenario.leave_out is None:
+        return studies.iloc[:0]
+    column, value = scenario.leave_out
+    if column not in studies.columns:
+        raise ValueError(f"scenario {scenario.name!r} leaves out by column {column!r}, "
+                         "which the studies do not have")
+    hit = studies[column].eq(value).fillna(False).astype(bool)
+    ids = set(studies.loc[hit, "study_id"])
+    return studies[studies["study_id"].isin(ids)].drop_duplicates("study_id")
 
 
 def _dropped_note(dropped: pd.DataFrame, component: str) -> str:
