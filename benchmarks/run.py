@@ -53,6 +53,12 @@ def fmt_seconds(t: float) -> str:
     return f"{t:.3f}" if t < 10 else f"{t:.1f}"
 
 
+def fmt_ratio(ratio: float) -> str:
+    if np.isnan(ratio):
+        return "—"
+    return f"{ratio:.2f}×" if ratio < 10 else f"{ratio:,.0f}×"
+
+
 def table(rows: list[cases.Row]) -> str:
     head = ("| case | size | metaally (s) | peer | peer (s) | speed-up (peer ÷ metaally) "
             "| target | met? | correctness check |")
@@ -62,7 +68,7 @@ def table(rows: list[cases.Row]) -> str:
         met = "—" if r.met is None else ("yes" if r.met else "**no**")
         lines.append(
             f"| {r.case} | {r.size} | {fmt_seconds(r.seconds)} | {r.peer} "
-            f"| {fmt_seconds(r.peer_seconds)} | {'—' if np.isnan(ratio) else f'{ratio:,.1f}×'} "
+            f"| {fmt_seconds(r.peer_seconds)} | {fmt_ratio(ratio)} "
             f"| {r.target} | {met} | {r.check} |"
         )
     return "\n".join(lines)
@@ -95,7 +101,8 @@ def main() -> int:
         f"{platform.machine()} with {os.cpu_count()} CPU(s), Python {platform.python_version()}, "
         f"numpy {np.__version__}, metaally {metaally.__version__}; total "
         f"{time.perf_counter() - started:.0f} s.  Times are the best of "
-        f"{sizes.repeats} run(s) (gosh REML: one run); the machine is shared, so expect noise.",
+        f"{sizes.repeats} run(s) (gosh REML: one; the k = 10^6 fits: {3 * sizes.repeats}, "
+        "taken in turn with their peers); the machine is shared, so expect noise.",
         "",
         r_note,
         "",

@@ -22,7 +22,7 @@ from metaally.plots import style
 HEXBIN_ABOVE = 50_000
 """More subsets than this: draw a hexbin density instead of points (``kind="auto"``)."""
 
-_HET = {"i2": "I²  (%)", "h2": "H²", "q": "Q", "tau2": "τ²"}
+_HET = {"i2": "I² (%)", "h2": "H²", "q": "Q", "tau2": "τ²"}
 _INCLUDED, _EXCLUDED = "#c0392b", "#1b4f8a"
 
 
