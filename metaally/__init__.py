@@ -66,7 +66,9 @@ _EXPORTS: dict[str, str] = {
     # scale
     "random_effects_batch": "metaally.batch",
     "gosh": "metaally.gosh",
+    "GoshResult": "metaally.gosh",
     "permutation_test": "metaally.permutation",
+    "PermutationResult": "metaally.permutation",
     # plots
     "forest_plot": "metaally.plots.forest",
     "forest_panels": "metaally.plots.forest",
