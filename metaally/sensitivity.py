@@ -281,18 +281,17 @@ def _judgement(present: pd.DataFrame, small: list[str], n: int) -> str:
     sign = ("positive" if (present["estimate"] > 0).all()
             else "negative" if (present["estimate"] < 0).all() else "")
     k_max = int(present["k_studies"].max())
-    few = k_max < FEW_STUDIES
+    weak = " and ".join(filter(None, [
+        f"at most {k_max} studies" if k_max < FEW_STUDIES else "",
+        "robust df below 4 in most analyses" if 2 * len(small) > n else "",
+    ]))
     if excludes and sign:
         verdict = (f"The conclusion (a {sign} effect whose 95% CI excludes 0) survives every "
                    "choice examined")
-        reasons = [f"at most {k_max} studies" if few else "",
-                   "robust df below 4 in most analyses" if 2 * len(small) > n else ""]
-        reasons = [r for r in reasons if r]
-        if reasons:
-            return f"{verdict}, but it rests on {' and '.join(reasons)}; read it as tentative."
-        return f"{verdict}."
+        return f"{verdict}, but it rests on {weak}; read it as tentative." if weak else (
+            f"{verdict}.")
     if sign:
-        fragile = f"; with at most {k_max} studies it is fragile" if few else ""
+        fragile = f"; resting on {weak}, it is fragile" if weak else ""
         return (f"The direction ({sign}) is stable, but whether the effect is "
                 f"distinguishable from 0 depends on the choices named above{fragile}.")
     return "Neither the direction nor the 95% CI is robust to the choices examined."
