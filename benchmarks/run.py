@@ -61,15 +61,16 @@ def fmt_ratio(ratio: float) -> str:
 
 def table(rows: list[cases.Row]) -> str:
     head = ("| case | size | metaally (s) | peer | peer (s) | speed-up (peer ÷ metaally) "
-            "| target | met? | correctness check |")
-    lines = [head, "|" + "---|" * 9]
+            "| target | met? | peak memory (MB) | correctness check |")
+    lines = [head, "|" + "---|" * 10]
     for r in rows:
         ratio = r.peer_seconds / r.seconds if not np.isnan(r.peer_seconds) else float("nan")
         met = "—" if r.met is None else ("yes" if r.met else "**no**")
         lines.append(
             f"| {r.case} | {r.size} | {fmt_seconds(r.seconds)} | {r.peer} "
             f"| {fmt_seconds(r.peer_seconds)} | {fmt_ratio(ratio)} "
-            f"| {r.target} | {met} | {r.check} |"
+            f"| {r.target} | {met} | {'—' if np.isnan(r.peak_mb) else f'{r.peak_mb:,.0f}'} "
+            f"| {r.check} |"
         )
     return "\n".join(lines)
 
@@ -93,6 +94,7 @@ def main() -> int:
 
     missed = [row for row in rows if row.met is False]
     failed = [row for row in rows if "FAIL" in row.check]
+    peak = max((row.peak_mb for row in rows if not np.isnan(row.peak_mb)), default=float("nan"))
     import metaally
     text = "\n".join([
         "# metaally benchmarks (issue 7)",
@@ -110,7 +112,8 @@ def main() -> int:
         "",
         f"Targets missed: {len(missed)}"
         + (" (" + "; ".join(f"{m.case}, {m.size}" for m in missed) + ")" if missed else "")
-        + f".  Correctness checks failed: {len(failed)}.",
+        + f".  Correctness checks failed: {len(failed)}.  Largest peak memory of a "
+        f"target case: {peak:,.0f} MB (limit 2,048 MB; tracemalloc, in a separate untimed run).",
         "",
     ])
     args.output.parent.mkdir(parents=True, exist_ok=True)
