@@ -50,8 +50,8 @@ class Scenario:
     """One alternative analysis.
 
     ``changes`` maps ``AnalysisSettings`` fields to the values this scenario uses instead
-    of the base settings; ``leave_out = (column, value)`` drops every study that has an
-    effect-size row with ``column == value`` (e.g. ``("peer_reviewed", False)``).
+    of the base settings; ``leave_out = (column, value)`` drops every study that has a
+    row of the studies table with ``column == value`` (e.g. ``("peer_reviewed", False)``).
     """
 
     name: str
