@@ -17,14 +17,15 @@ Models (``model=``):
   ignores dependence and is reported only for comparison.
 
 Small-k honesty (issue 5): a level without studies gives a NaN row noted "no studies
-yet"; a level with one study reports that study's aggregated effect with a z interval
-and no heterogeneity; a CHE fit whose Satterthwaite df is below 4 is noted "robust CI
-unreliable (df < 4)".
+yet"; a level with one study reports that study's own composite effect (see
+``_study_rows``) with a z interval and no between-study heterogeneity; a CHE fit whose
+Satterthwaite df is below 4 is noted "robust CI unreliable (df < 4)".
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -46,7 +47,7 @@ POOLED_COLUMNS: list[str] = [
 ]
 
 NOTE_NO_STUDIES = "no studies yet"
-NOTE_SINGLE_STUDY = "one study: its aggregated effect, no heterogeneity"
+NOTE_SINGLE_STUDY = "one study: its own effect, nothing pooled, no heterogeneity"
 NOTE_SMALL_DF = "robust CI unreliable (df < 4)"
 NOTE_INDEPENDENT = "ignores dependence: effects treated as independent"
 NOTE_MODEL_BASED = ("robust (CR2) test impossible with {studies} studies for {levels} levels: "
@@ -70,9 +71,9 @@ _STUDY_COLUMNS = ["study_id", "citation", "year", "k_effects", "yi", "vi", "ci_l
 class PooledGroup(Printable):
     """One pooled estimate: a level of a coding column (or all effects) under one model.
 
-    ``studies`` holds one row per study in the group: its aggregated effect ``yi``/``vi``
-    (compound symmetry with ``rho``), a z interval and its percent weight in the model,
-    ``1' (sigma2_study J + sigma2_within I + V_i)^-1 1`` normalised to 100.
+    ``studies`` holds one row per study in the group: its composite effect ``yi``/``vi``
+    under the fitted model, a z interval and its percent weight (``_study_rows``); for an
+    intercept-only model the pooled estimate is the weighted mean of these rows.
     """
 
     grouping: str
@@ -414,27 +415,41 @@ def _pool(
                            sigma2_within=nan, i2=nan, note=NOTE_NO_STUDIES,
                            studies=pd.DataFrame(columns=_STUDY_COLUMNS))
     if k_studies == 1:
-        fit = _single_study(data, rho)
+        fit = _single_study(data, model, rho, method)
     else:
         fit = _FITTERS[model](data, rho, method)
     notes = [fit.pop("note")]
     if model == "univariate" and k_studies > 1:
         notes.append(NOTE_INDEPENDENT)
-    weights = _study_weights(data, rho, **fit.pop("weighting"))
-    return PooledGroup(**common, **fit, note="; ".join(filter(None, notes)),
-                       studies=_study_table(data, rho, weights))
+    studies = _study_rows(data, rho, **fit.pop("weighting"))
+    return PooledGroup(**common, **fit, note="; ".join(filter(None, notes)), studies=studies)
 
 
-def _single_study(data: pd.DataFrame, rho: float) -> dict:
-    agg = aggregate(data["yi"], data["vi"], data["study_id"], rho=rho)
-    est, se = float(agg["yi"].iloc[0]), math.sqrt(float(agg["vi"].iloc[0]))
-    z = norm.ppf(0.975)
+def _single_study(data: pd.DataFrame, model: str, rho: float, method: str) -> dict:
+    """k_studies = 1: the study's own composite effect under the model's within-study
+    structure (``_study_rows``), with a z interval; nothing is pooled, so no between-study
+    heterogeneity.  Under "che" the within-study variance sigma2_within of a study with
+    several effects is estimated as ``rma.mv`` does with a single study (sigma2_study fixed
+    at 0); under "univariate" it is the effects' tau^2; under "aggregate" it is 0 (the
+    study's ``aggregate``)."""
+    within = 0.0
+    if len(data) > 1 and model == "che":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "single-level factor": expected with one study
+            within = float(multilevel(data["yi"], data["vi"], data["study_id"],
+                                      es_id=data["es_id"], rho=rho, method=method).sigma2_within)
+    elif len(data) > 1 and model == "univariate":
+        within = float(random_effects(data["yi"], data["vi"], method=method).tau2)
+    weighting = {"sigma2_study": 0.0, "sigma2_within": within, "correlated": model != "univariate"}
+    row = _study_rows(data, rho, **weighting).iloc[0]
+    est, se = float(row["yi"]), math.sqrt(float(row["vi"]))
     nan = math.nan
-    return {"estimate": est, "se": se, "ci_low": est - z * se, "ci_high": est + z * se,
-            "df": nan, "pvalue": float(2 * norm.sf(abs(est / se))), "pi_low": nan,
-            "pi_high": nan, "sigma2_study": nan, "sigma2_within": nan, "i2": nan,
-            "note": NOTE_SINGLE_STUDY,
-            "weighting": {"sigma2_study": 0.0, "sigma2_within": 0.0, "correlated": True}}
+    return {"estimate": est, "se": se, "ci_low": float(row["ci_low"]),
+            "ci_high": float(row["ci_high"]), "df": nan,
+            "pvalue": float(2 * norm.sf(abs(est / se))), "pi_low": nan, "pi_high": nan,
+            "sigma2_study": nan, "i2": nan,
+            "sigma2_within": within if model == "che" and len(data) > 1 else nan,
+            "note": NOTE_SINGLE_STUDY, "weighting": weighting}
 
 
 def _fit_che(data: pd.DataFrame, rho: float, method: str) -> dict:
@@ -479,46 +494,41 @@ _FITTERS = {"che": _fit_che, "aggregate": _fit_aggregate, "univariate": _fit_uni
 # --- per-study rows for forest plots ----------------------------------------------------
 
 
-def _study_weights(
+def _study_rows(
     data: pd.DataFrame, rho: float, sigma2_study: float, sigma2_within: float, correlated: bool
-) -> pd.Series:
-    """Percent weight of each study: ``w_i = 1' M_i^-1 1`` with the study's marginal
-    covariance ``M_i = sigma2_study J + sigma2_within I + V_i``, ``V_i`` compound symmetric
-    with ``rho`` (or diagonal when ``correlated`` is false).  For one effect per study this
-    is the familiar ``1 / (v_i + tau^2)``.
+) -> pd.DataFrame:
+    """One row per study: its composite effect under the fitted model, a z interval and its
+    percent weight in the pooled estimate.
+
+    With ``A_i = V_i + sigma2_within I`` (``V_i`` the sampling covariance, compound symmetric
+    with ``rho``, or diagonal when ``correlated`` is false) the study's composite is the GLS
+    mean ``y*_i = (1'A_i^-1 1)^-1 1'A_i^-1 y_i`` with variance ``v*_i = (1'A_i^-1 1)^-1``, and
+    its weight is ``w_i = 1/(v*_i + sigma2_study)``, which equals ``1'M_i^-1 1`` for the
+    marginal covariance ``M_i = A_i + sigma2_study J`` (Sherman-Morrison).  So the
+    intercept-only pooled estimate is exactly ``sum w_i y*_i / sum w_i``: the diamond is the
+    weighted mean of the rows shown.  With ``sigma2_within = 0`` the composite is metafor's
+    ``aggregate(struct="CS")``; with one effect it is the effect itself and ``w_i = 1/(v_i +
+    tau^2)``.
     """
-    weights = {}
-    for study, rows in data.groupby("study_id", sort=False):
-        sd = np.sqrt(rows["vi"].to_numpy(dtype=float))
-        corr = rho if correlated else 0.0
-        V = corr * np.outer(sd, sd)
-        np.fill_diagonal(V, sd**2)
-        M = V + sigma2_study + sigma2_within * np.eye(len(sd))
-        weights[study] = float(np.sum(np.linalg.solve(M, np.ones(len(sd)))))
-    w = pd.Series(weights)
-    return 100 * w / w.sum()
-
-
-def _study_table(data: pd.DataFrame, rho: float, weights: pd.Series) -> pd.DataFrame:
-    agg = aggregate(data["yi"], data["vi"], data["study_id"], rho=rho).set_index("cluster")
-    first = data.drop_duplicates("study_id").set_index("study_id")
-    ids = list(first.index)
-    citation = first["citation"] if "citation" in first else first.index.to_series()
-    year = first["year"] if "year" in first else pd.Series(np.nan, index=first.index)
-    se = np.sqrt(agg.loc[ids, "vi"].to_numpy(dtype=float))
-    yi = agg.loc[ids, "yi"].to_numpy(dtype=float)
-    z = norm.ppf(0.975)
-    return pd.DataFrame({
-        "study_id": ids,
-        "citation": citation.to_numpy(),
-        "year": year.to_numpy(),
-        "k_effects": data.groupby("study_id", sort=False).size().loc[ids].to_numpy(),
-        "yi": yi,
-        "vi": se**2,
-        "ci_low": yi - z * se,
-        "ci_high": yi + z * se,
-        "weight": weights.loc[ids].to_numpy(),
-    })
+    corr = rho if correlated else 0.0
+    rows = []
+    for study, group in data.groupby("study_id", sort=False):
+        y = group["yi"].to_numpy(dtype=float)
+        sd = np.sqrt(group["vi"].to_numpy(dtype=float))
+        A = corr * np.outer(sd, sd) + sigma2_within * np.eye(len(sd))
+        np.fill_diagonal(A, sd**2 + sigma2_within)
+        a_inv_1 = np.linalg.solve(A, np.ones(len(sd)))
+        vi = 1.0 / a_inv_1.sum()
+        rows.append((study, len(y), vi * float(a_inv_1 @ y), vi, 1.0 / (vi + sigma2_study)))
+    table = pd.DataFrame(rows, columns=["study_id", "k_effects", "yi", "vi", "weight"])
+    first = data.drop_duplicates("study_id").set_index("study_id").loc[table["study_id"]]
+    table.insert(1, "citation", first["citation"].to_numpy() if "citation" in first
+                 else table["study_id"].to_numpy())
+    table.insert(2, "year", first["year"].to_numpy() if "year" in first else np.nan)
+    half = norm.ppf(0.975) * np.sqrt(table["vi"])
+    table["ci_low"], table["ci_high"] = table["yi"] - half, table["yi"] + half
+    table["weight"] = 100 * table["weight"] / table["weight"].sum()
+    return table[_STUDY_COLUMNS]
 
 
 # --- helpers ----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import pytest
 
 import metaally as ma
 from metaally.aggregate import aggregate
+from metaally.multilevel import multilevel
 from metaally.pooling import (
     CELL_COLUMNS,
     COMPONENTS,
@@ -32,6 +33,7 @@ from metaally.pooling import (
     pool_groups,
 )
 from metaally.studies import OUTCOME_COMPONENTS, TECHNIQUES
+from metaally.univariate import random_effects
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = json.loads((ROOT / "tests/reference/pooling.json").read_text())
@@ -162,17 +164,49 @@ def _synthetic(spec: dict[str, tuple[str, list[float]]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def test_single_study_reports_its_aggregated_effect():
+def test_single_study_reports_its_own_composite_effect():
     data = _synthetic({"a": ("awareness", [0.3, 0.5, 0.4])})
     agg = aggregate(data["yi"], data["vi"], data["study_id"], rho=0.6)
+    with pytest.warns(UserWarning, match="[Ss]ingle-level"):
+        within = multilevel(data["yi"], data["vi"], data["study_id"], rho=0.6).sigma2_within
+    indep = random_effects(data["yi"], data["vi"])
+    w_indep = 1 / (data["vi"] + indep.tau2)
+    expected = {  # model -> (estimate, se) of the study's composite under that model
+        "aggregate": (agg["yi"].iloc[0], math.sqrt(agg["vi"].iloc[0])),
+        "univariate": (np.sum(w_indep * data["yi"]) / w_indep.sum(), math.sqrt(1 / w_indep.sum())),
+    }
+    if within == 0:  # the CHE composite reduces to the aggregate when omega^2 = 0
+        expected["che"] = expected["aggregate"]
     for model in MODELS:
         row = pool_by(data, "components", model=model, overall=False).iloc[0]
         assert row["k_studies"] == 1 and row["k_effects"] == 3
-        assert row["estimate"] == pytest.approx(agg["yi"].iloc[0])
-        assert row["se"] == pytest.approx(math.sqrt(agg["vi"].iloc[0]))
+        if model in expected:
+            assert row["estimate"] == pytest.approx(expected[model][0])
+            assert row["se"] == pytest.approx(expected[model][1])
         assert row["ci_low"] == pytest.approx(row["estimate"] - 1.959963985 * row["se"])
         assert all(math.isnan(row[c]) for c in ["sigma2_study", "i2", "pi_low", "df"])
         assert row["note"] == NOTE_SINGLE_STUDY
+
+
+def test_single_study_che_accounts_for_within_study_heterogeneity():
+    # very different effects in one study: the CHE composite uses V + omega^2 I, so it
+    # stays inside the range of the effects and its SE exceeds the aggregate's
+    data = _synthetic({"a": ("awareness", [0.2, 2.9, 1.4, 1.3])})
+    agg = aggregate(data["yi"], data["vi"], data["study_id"], rho=0.6)
+    row = pool_by(data, "components", model="che", overall=False).iloc[0]
+    assert row["sigma2_within"] > 0
+    assert 0.2 < row["estimate"] < 2.9
+    assert row["se"] > math.sqrt(agg["vi"].iloc[0])
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_pooled_estimate_is_weighted_mean_of_study_rows(model):
+    data = _synthetic({"a": ("x", [0.3, 0.9, 0.4]), "b": ("x", [0.1, 0.2]),
+                       "c": ("x", [0.8]), "d": ("x", [0.5, -0.1, 0.6, 0.2])})
+    group = pool_groups(data, "components", model=model)[0]
+    rows = group.studies
+    assert rows["weight"].sum() == pytest.approx(100.0)
+    assert np.average(rows["yi"], weights=rows["weight"]) == pytest.approx(group.estimate)
 
 
 def test_no_studies_gives_nan_row_not_crash():

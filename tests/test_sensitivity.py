@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import metaally as ma
-from metaally.pooling import NOTE_INDEPENDENT, NOTE_SMALL_DF
+from metaally.pooling import NOTE_INDEPENDENT, NOTE_SINGLE_STUDY, NOTE_SMALL_DF
 from metaally.sensitivity import (
     DEFAULT_GROUP,
     DEFAULT_NAME,
@@ -305,7 +305,7 @@ def test_verdict_names_empty_and_single_study_analyses():
     frame = synthetic([0.5, 0.45, np.nan], [0.2, 0.1, np.nan], [0.8, 0.8, np.nan],
                       k=(6,), notes=("",))
     frame["k_studies"] = [6, 1, 0]
-    frame.loc[1, "note"] = "one study: its aggregated effect, no heterogeneity"
+    frame.loc[1, "note"] = NOTE_SINGLE_STUDY
     text = component_verdict("awareness", frame)
     assert "No study is left in: alt 2." in text
     assert "Only one study is left in: alt 1;" in text

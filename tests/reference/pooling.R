@@ -7,7 +7,8 @@
 #               robust(., cluster = study_id, clubSandwich = TRUE)   (CR2, Satterthwaite df)
 #   aggregate:  aggregate(escalc, cluster = study_id, rho = 0.6) then rma(REML, test = "knha")
 #   univariate: rma(yi, vi, REML, test = "knha") on all effects as if independent
-# A group with one study reports that study's aggregated effect (rho = 0.6) with a z interval.
+# A group with one study reports that study's own composite effect with a z interval (see
+# single_study below).
 # Differences between components: indicators (multi-membership), no intercept, CHE + CR2,
 # clubSandwich::Wald_test(constrain_equal(...), test = "HTZ").
 #
@@ -35,14 +36,28 @@ empty_row <- function() {
        i2 = NA)
 }
 
-single_study <- function(d) {
-  agg <- aggregate(escalc(yi = yi, vi = vi, data = d), cluster = study_id, rho = rho)
-  est <- agg$yi[1]
-  se <- sqrt(agg$vi[1])
+single_study <- function(d, model) {
+  # The study's own composite effect under the model's within-study structure, z interval:
+  # che: rma.mv on the one study (sigma2 of the single-level study factor fixed at 0,
+  #      sigma2_within estimated); univariate: rma on its effects; aggregate (or a single
+  #      effect): aggregate(struct = "CS", rho).
+  within <- NA
+  if (nrow(d) > 1 && model == "che") {
+    V <- vcalc(vi, cluster = study_id, obs = es_id, rho = rho, data = d)
+    m <- suppressWarnings(rma.mv(yi, V, random = ~ 1 | study_id / es_id, data = d,
+                                 method = "REML", control = ctrl))
+    est <- m$beta[1]; se <- m$se; within <- m$sigma2[2]
+  } else if (nrow(d) > 1 && model == "univariate") {
+    m <- rma(yi, vi, data = d, method = "REML", control = ctrl_uni)
+    est <- m$beta[1]; se <- m$se
+  } else {
+    agg <- aggregate(escalc(yi = yi, vi = vi, data = d), cluster = study_id, rho = rho)
+    est <- agg$yi[1]; se <- sqrt(agg$vi[1])
+  }
   z <- qnorm(0.975)
   list(k_studies = 1L, k_effects = nrow(d), estimate = est, se = se, ci_low = est - z * se,
        ci_high = est + z * se, df = NA, pvalue = 2 * pnorm(-abs(est / se)), pi_low = NA,
-       pi_high = NA, sigma2_study = NA, sigma2_within = NA, i2 = NA)
+       pi_high = NA, sigma2_study = NA, sigma2_within = within, i2 = NA)
 }
 
 # I^2 of a multilevel model (metafor FAQ, W = diag(1/vi)):
@@ -85,7 +100,7 @@ fitters <- list(che = fit_che, aggregate = fit_aggregate, univariate = fit_univa
 
 pool <- function(d, grouping, level, model) {
   ks <- length(unique(d$study_id))
-  row <- if (ks == 0) empty_row() else if (ks == 1) single_study(d) else fitters[[model]](d)
+  row <- if (ks == 0) empty_row() else if (ks == 1) single_study(d, model) else fitters[[model]](d)
   row$k_studies <- ks
   row$k_effects <- nrow(d)
   c(list(grouping = grouping, level = level, model = model), row)
