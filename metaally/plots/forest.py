@@ -282,11 +282,13 @@ def _title(g: Any) -> str:
 
 
 def _limits(content: list[tuple[list[_Row], _Pooled | None]]) -> tuple[float, float]:
+    """x range covering 0, every study's CI and every pooled CI; prediction intervals
+    reaching beyond it are cut at the edge with an arrowhead (as metafor's ``alim``)."""
     values = [0.0]
     for rows, summary in content:
         values += [v for r in rows for v in (r.ci_low, r.ci_high)]
         if summary is not None:
-            values += [summary.ci_low, summary.ci_high, summary.pi_low, summary.pi_high]
+            values += [summary.ci_low, summary.ci_high]
     finite = [v for v in values if v is not None and math.isfinite(v)]
     if len(finite) == 1:  # nothing but the zero line: a neutral range
         return -0.5, 1.0
@@ -296,6 +298,18 @@ def _limits(content: list[tuple[list[_Row], _Pooled | None]]) -> tuple[float, fl
 
 
 # --- drawing ----------------------------------------------------------------------------
+
+
+def _prediction_line(ax: Axes, lo: float, hi: float, y: float,
+                     xlim: tuple[float, float]) -> None:
+    """The prediction interval as a line, cut at the axis edges with an arrowhead."""
+    left, right = max(lo, xlim[0]), min(hi, xlim[1])
+    ax.plot([left, right], [y, y], color=style.PREDICTION, linewidth=1.4, zorder=2,
+            solid_capstyle="butt")
+    inset = 0.012 * (xlim[1] - xlim[0])  # keep the arrowhead inside, clear of the labels
+    for cut, tip, marker in ((lo < xlim[0], left + inset, "<"), (hi > xlim[1], right - inset, ">")):
+        if cut:
+            ax.plot([tip], [y], marker=marker, color=style.PREDICTION, markersize=5, zorder=2)
 
 
 def _fmt(est: float, lo: float, hi: float) -> str:
@@ -340,8 +354,7 @@ def _draw(ax: Axes, rows: list[_Row], summary: _Pooled | None, title: str | None
         y = bottom - 1.3
         guide_end = y - 0.6
         if math.isfinite(summary.pi_low) and math.isfinite(summary.pi_high):
-            ax.plot([summary.pi_low, summary.pi_high], [y, y], color=style.PREDICTION,
-                    linewidth=1.4, zorder=2, solid_capstyle="butt")
+            _prediction_line(ax, summary.pi_low, summary.pi_high, y, xlim)
         ax.fill([summary.ci_low, summary.estimate, summary.ci_high, summary.estimate],
                 [y, y + 0.38, y, y - 0.38], color=style.POOLED, zorder=4, linewidth=0)
         ticks.append(y)
