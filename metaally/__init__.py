@@ -16,8 +16,6 @@ never pulls in matplotlib unless a plot is drawn.
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import Any
 
 __version__ = "0.1.0"
@@ -35,10 +33,10 @@ _EXPORTS: dict[str, str] = {
     "random_effects": "metaally.univariate",
     "RandomEffectsResult": "metaally.univariate",
     # dependent effects
-    "multilevel": "metaally.multilevel",
-    "MultilevelResult": "metaally.multilevel",
+    "multilevel": "metaally.che",
+    "MultilevelResult": "metaally.che",
     "RobustResult": "metaally.robust",
-    "aggregate": "metaally.aggregate",
+    "aggregate": "metaally.composite",
     # pooling by coding column
     "pool_by": "metaally.pooling",
     "pool_by_component": "metaally.pooling",
@@ -55,9 +53,9 @@ _EXPORTS: dict[str, str] = {
     "rank_test": "metaally.bias",
     "trim_and_fill": "metaally.bias",
     "pet_peese": "metaally.bias",
-    "leave_one_out": "metaally.influence",
-    "influence": "metaally.influence",
-    "cumulative": "metaally.influence",
+    "leave_one_out": "metaally.diagnostics",
+    "influence": "metaally.diagnostics",
+    "cumulative": "metaally.diagnostics",
     "sensitivity_analysis": "metaally.sensitivity",
     "default_scenarios": "metaally.sensitivity",
     "Scenario": "metaally.sensitivity",
@@ -65,8 +63,8 @@ _EXPORTS: dict[str, str] = {
     "scenario_effects": "metaally.sensitivity",
     # scale
     "random_effects_batch": "metaally.batch",
-    "gosh": "metaally.gosh",
-    "GoshResult": "metaally.gosh",
+    "gosh": "metaally.subsets",
+    "GoshResult": "metaally.subsets",
     "permutation_test": "metaally.permutation",
     "PermutationResult": "metaally.permutation",
     # plots
@@ -100,20 +98,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_EXPORTS))
-
-
-class _Package(types.ModuleType):
-    """Keeps exported functions from being replaced by their same-named submodules.
-
-    Importing ``metaally.influence`` (or ``multilevel``, ``aggregate``, ``gosh``) binds the
-    submodule to the package attribute of that name; ``ma.influence`` must stay the function.
-    Use ``from metaally.influence import ...`` to reach such a submodule's contents.
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == f"{__name__}.{name}":
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

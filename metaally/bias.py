@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from metaally.che import multilevel
 from metaally.inputs import effect_arrays
-from metaally.multilevel import multilevel
 from metaally.printing import Printable, coef_table, fmt_num, pvalue_phrase
 from metaally.univariate import RandomEffectsResult, random_effects
 

@@ -89,7 +89,8 @@ def design_matrix(
             arr = np.asarray(mods, dtype=float)
             if arr.ndim == 1:
                 arr = arr[:, None]
-            mod_names = ["mods"] if arr.shape[1] == 1 else [f"mods{j + 1}" for j in range(arr.shape[1])]
+            mod_names = (["mods"] if arr.shape[1] == 1
+                         else [f"mods{j + 1}" for j in range(arr.shape[1])])
         if arr.ndim != 2 or arr.shape[0] != k:
             raise ValueError(f"mods has {arr.shape[0]} rows but there are {k} effect sizes")
         if not np.all(np.isfinite(arr)):
@@ -99,8 +100,10 @@ def design_matrix(
     if not columns:
         raise ValueError("the model has no coefficients: give mods or keep the intercept")
     X = np.column_stack(columns)
-    if np.linalg.matrix_rank(X) < X.shape[1]:
-        raise ValueError("the moderators are linearly dependent (the design matrix is not of full rank)")
+    if np.linalg.matrix_rank(X.T @ X) < X.shape[1]:  # rank(X'X) = rank(X); p x p is cheap
+        raise ValueError(
+            "the moderators are linearly dependent (the design matrix is not of full rank)"
+        )
     return X, names
 
 

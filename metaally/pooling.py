@@ -33,8 +33,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chi2, norm
 
-from metaally.aggregate import aggregate
-from metaally.multilevel import multilevel
+from metaally.che import multilevel
+from metaally.composite import aggregate
 from metaally.printing import Printable, fmt_num, fmt_pvalue
 from metaally.studies import COMPONENTS
 from metaally.univariate import RandomEffectsResult, random_effects

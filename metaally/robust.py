@@ -34,7 +34,7 @@ import pandas as pd
 from scipy import stats
 
 from metaally.blocks import cluster_blocks
-from metaally.multilevel import MultilevelResult, che_blocks, marginal_covariance
+from metaally.che import MultilevelResult, che_blocks, marginal_covariance
 from metaally.printing import Printable, coef_table, fmt_num, pvalue_phrase
 
 _ADJUSTMENTS = ("CR2", "CR1")

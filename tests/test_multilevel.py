@@ -1,4 +1,4 @@
-"""metaally.multilevel: the CHE working model beyond the metafor examples."""
+"""metaally.che: the CHE working model beyond the metafor examples."""
 
 from __future__ import annotations
 

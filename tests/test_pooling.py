@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 import metaally as ma
-from metaally.aggregate import aggregate
-from metaally.multilevel import multilevel
+from metaally.che import multilevel
+from metaally.composite import aggregate
 from metaally.pooling import (
     CELL_COLUMNS,
     COMPONENTS,

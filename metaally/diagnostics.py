@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from metaally.multilevel import MultilevelResult, multilevel
+from metaally.che import MultilevelResult, multilevel
 from metaally.univariate import RandomEffectsResult, random_effects
 
 Fitted = RandomEffectsResult | MultilevelResult
