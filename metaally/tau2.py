@@ -26,10 +26,18 @@ change below 1e-12; PM/EB use Newton's method on Q, which is decreasing and
 convex in τ², so the iterates rise monotonically to the root (metafor uses
 ``uniroot`` there; the root is the same).  Fisher scoring can oscillate (metafor
 then stops with "did not converge"; about 1 in 100 random k = 10 data sets with
-unequal v_i): after 100 steps such data sets are finished by a vectorised
-bracketing search (regula falsi, Illinois) on the same score equation, between
-the τ² values already seen on either side of the root, and reported through
-``fallback`` (the public functions warn with :func:`warn_fallback`).
+unequal v_i) or creep towards the root (its steps shrinking by a factor close to
+1 per iteration): after 100 steps such data sets are finished by a vectorised
+bracketing search on the same score equation.  It starts where the iteration
+stopped, steps outward in the direction the iteration was moving (step sizes
+doubling from the last step) until the score changes sign, so that it brackets
+the root the iteration was heading to rather than another stationary point, and
+then closes in by regula falsi (Illinois).  As in metafor, the ML/REML result is
+finally compared with τ² = 0 and the more likely of the two returned: the
+(restricted) likelihood can have a local maximum at the bound and a higher one
+inside (dat.bcg studies 1, 3, 5, 13), or the reverse.  Data sets that metafor
+would report as not converged are flagged in ``fallback`` (the public functions
+warn with :func:`warn_fallback`).
 """
 
 from __future__ import annotations
@@ -236,6 +244,7 @@ def solve_q(pb: Problem, target: np.ndarray) -> Tau2Estimate:
     the root.  Used by PM/EB and by the Q-profile confidence interval.
     """
     tau2 = np.zeros(pb.y.shape[0])
+    last = np.zeros(pb.y.shape[0])
     active = np.ones(pb.y.shape[0], dtype=bool)
     work = _WorkingSet(pb)
     for _ in range(MAXITER):
@@ -248,12 +257,13 @@ def solve_q(pb: Problem, target: np.ndarray) -> Tau2Estimate:
             step = np.where((excess > 0) & active[idx], excess / ypy_squared(fit), 0.0)
         step = np.nan_to_num(step, nan=0.0, posinf=0.0)
         tau2[idx] += step
+        last[idx] = np.where(active[idx], step, last[idx])
         active[idx[step <= TOL * (tau2[idx] + sub.vbar)]] = False
 
     def equation(sub: Problem, t: np.ndarray, rows: np.ndarray) -> np.ndarray:
         return sub.fit(t).rss - target[rows]
 
-    return _finish(pb, tau2, active, active, equation, np.copy(tau2))
+    return _finish(pb, tau2, last, active, active, equation)
 
 
 def _score_reml(fit: WLSFit, pb: Problem) -> tuple[np.ndarray, np.ndarray]:
@@ -280,15 +290,15 @@ def _fisher_scoring(pb: Problem, restricted: bool) -> Tau2Estimate:
     """metafor's Fisher scoring: τ² ← τ² + score/information from max(0, HE), the step
     halved while it would cross 0, at most 100 steps; then τ² = 0 if that is more likely.
 
-    The τ² visited bracket the root (score > 0 below, < 0 above).  Rows still moving
-    after 100 steps are finished by the bracketing search; they count as a fallback
-    (metafor would stop with "did not converge") unless their last step was already
-    below metafor's default threshold (10⁻⁵, here relative to τ² + mean v_i).
+    Rows still moving after 100 steps are finished by :func:`bracketed_root`, starting
+    from their last τ² and last (unhalved) step; they count as a fallback (metafor would
+    stop with "did not converge") unless their last step was already below metafor's
+    default threshold (10⁻⁵, here relative to τ² + mean v_i).
     """
     score = _score_reml if restricted else _score_ml
     n = pb.y.shape[0]
     tau2 = np.maximum(_he(pb).tau2, 0.0)
-    lo, hi = np.zeros(n), np.full(n, np.inf)
+    last = np.zeros(n)
     active = np.ones(n, dtype=bool)
     loose = np.zeros(n, dtype=bool)
     work = _WorkingSet(pb)
@@ -299,13 +309,12 @@ def _fisher_scoring(pb: Problem, restricted: bool) -> Tau2Estimate:
         on = active[idx]
         t = tau2[idx]
         u, info = score(sub.fit(t), sub)
-        lo[idx] = np.where(on & (u > 0), np.maximum(lo[idx], t), lo[idx])
-        hi[idx] = np.where(on & (u < 0), np.minimum(hi[idx], t), hi[idx])
         with np.errstate(divide="ignore", invalid="ignore"):
             adj = np.where(on, np.nan_to_num(u / info, nan=0.0, posinf=0.0, neginf=0.0), 0.0)
         new = _step_within_bound(t, adj)
         change = np.abs(new - t)
         tau2[idx] = new
+        last[idx] = np.where(on, adj, last[idx])
         scale = new + sub.vbar
         loose[idx] = np.where(on, change <= LOOSE_TOL * scale, loose[idx])
         active[idx[change <= TOL * scale]] = False
@@ -313,7 +322,7 @@ def _fisher_scoring(pb: Problem, restricted: bool) -> Tau2Estimate:
     def equation(sub: Problem, t: np.ndarray, rows: np.ndarray) -> np.ndarray:
         return score(sub.fit(t), sub)[0]
 
-    est = _finish(pb, tau2, active, active & ~loose, equation, lo, hi)
+    est = _finish(pb, tau2, last, active, active & ~loose, equation)
     rows = np.flatnonzero(est.tau2 > 0)
     if rows.size:
         sub = pb.sub(rows)
@@ -336,14 +345,14 @@ def _step_within_bound(tau2: np.ndarray, adj: np.ndarray) -> np.ndarray:
 
 
 def _finish(
-    pb: Problem, tau2: np.ndarray, unfinished: np.ndarray, failed: np.ndarray,
-    equation: Equation, lo: np.ndarray, hi: np.ndarray | None = None,
+    pb: Problem, tau2: np.ndarray, step: np.ndarray, unfinished: np.ndarray,
+    failed: np.ndarray, equation: Equation,
 ) -> Tau2Estimate:
-    """Solve ``equation`` by bracketing for the ``unfinished`` rows; flag the ``failed`` ones."""
+    """Solve ``equation`` by :func:`bracketed_root` for the ``unfinished`` rows, from their
+    last iterate ``tau2`` and last ``step``; flag the ``failed`` ones."""
     rows = np.flatnonzero(unfinished)
     if rows.size:
-        upper = np.full(rows.size, np.inf) if hi is None else hi[rows]
-        tau2[rows] = bracketed_root(pb, rows, equation, lo[rows], upper)
+        tau2[rows] = bracketed_root(pb, rows, equation, tau2[rows], step[rows])
     return Tau2Estimate(tau2, failed)
 
 
@@ -369,30 +378,56 @@ def warn_fallback(fallback: np.ndarray, method: str, stacklevel: int = 2) -> Non
 
 
 def bracketed_root(
-    pb: Problem, rows: np.ndarray, equation: Equation, lo: np.ndarray, hi: np.ndarray
+    pb: Problem, rows: np.ndarray, equation: Equation, start: np.ndarray, step: np.ndarray
 ) -> np.ndarray:
-    """Root of a decreasing ``equation`` in [lo, hi] for each row, by regula falsi
-    (Illinois variant: superlinear and always bracketing).  A row with f(lo) ≤ 0 at
-    lo = 0 has its root at the bound 0; an infinite or too small ``hi`` is extended."""
+    """Root τ² ≥ 0 of a decreasing ``equation`` that an iteration stopped at ``start``
+    (last step ``step``) was heading to, for each of the ``rows``.
+
+    From ``start`` the search moves up where f(start) > 0 and down where f(start) < 0, by
+    |step|, 2|step|, 4|step|, … (at least TOL × (start + mean v_i); never below 0) until f
+    changes sign; a row reaching τ² = 0 with f(0) ≤ 0 has its root at the bound.  The
+    bracket [lo, hi], f(lo) > 0 > f(hi), is then narrowed by regula falsi (Illinois variant:
+    superlinear and always bracketing) to a point where f crosses from + to − (for a score,
+    a maximum of the likelihood).  An iteration that stopped short of its root (creeping)
+    or just past it (oscillating) thus gets that root, not another stationary point.
+    """
     def f(idx: np.ndarray, t: np.ndarray) -> np.ndarray:
         return equation(pb.sub(rows[idx]), t, rows[idx])
 
+    n = rows.size
     vbar = pb.vbar[rows]
-    lo, hi = lo.copy(), hi.copy()
-    f_lo = f(np.arange(rows.size), lo)
-    root = np.where(f_lo <= 0, lo, np.nan)
-    hi = np.where(np.isfinite(hi), hi, 2 * lo + vbar)
-    f_hi = np.full(rows.size, -np.inf)
-    grow = np.flatnonzero(f_lo > 0)
+    f_start = f(np.arange(n), start)
+    root = np.where(f_start == 0, start, np.nan)
+    lo, hi, f_lo, f_hi = start.copy(), start.copy(), f_start.copy(), f_start.copy()
+    up = f_start > 0
+    dist = np.maximum(np.nan_to_num(np.abs(step)), TOL * (start + vbar))
+    todo = np.flatnonzero(f_start != 0)
     for _ in range(MAXITER):
-        if grow.size == 0:
+        if todo.size == 0:
             break
-        f_hi[grow] = f(grow, hi[grow])
-        up = f_hi[grow] > 0
-        lo[grow[up]], f_lo[grow[up]] = hi[grow[up]], f_hi[grow[up]]
-        hi[grow[up]] = 4 * hi[grow[up]] + vbar[grow[up]]
-        grow = grow[up]
-    side = np.zeros(rows.size)
+        rising = up[todo]
+        probe = np.where(rising, lo[todo] + dist[todo], np.maximum(hi[todo] - dist[todo], 0.0))
+        fp = f(todo, probe)
+        positive = fp > 0
+        below = todo[positive]
+        lo[below], f_lo[below] = probe[positive], fp[positive]
+        above = todo[~positive]
+        hi[above], f_hi[above] = probe[~positive], fp[~positive]
+        at_root = (fp == 0) | (~rising & ~positive & (probe == 0))
+        root[todo[at_root]] = probe[at_root]
+        dist[todo] *= 2
+        todo = todo[(rising == positive) & ~at_root]
+    root[todo] = start[todo]
+    return _regula_falsi(f, root, lo, hi, f_lo, f_hi, vbar)
+
+
+def _regula_falsi(
+    f: Callable[[np.ndarray, np.ndarray], np.ndarray], root: np.ndarray, lo: np.ndarray,
+    hi: np.ndarray, f_lo: np.ndarray, f_hi: np.ndarray, vbar: np.ndarray,
+) -> np.ndarray:
+    """Fill the NaN entries of ``root`` by the Illinois algorithm on brackets f(lo) > 0 > f(hi),
+    stopping when hi − lo ≤ TOL × (τ² + mean v_i)."""
+    side = np.zeros(root.size)
     todo = np.flatnonzero(np.isnan(root))
     for _ in range(MAXITER):
         if todo.size == 0:

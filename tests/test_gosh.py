@@ -77,24 +77,12 @@ def _compare_subsets(res: GoshResult, picked: list[dict], quantity: str) -> None
     np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-9)
 
 
-# On three subsets of dat.bcg (studies 1,3,5,13; 2,7,10,12; 2,5,9,11,12) the REML
-# likelihood has a local maximum at tau^2 = 0 and its global maximum inside (0.0246,
-# 0.188, 0.0989); random_effects (metaally.tau2) returns tau^2 = 0, metafor the global
-# maximum.  These subsets enter every REML summary statistic.  Reported to the engine's
-# owner; strict, so the marks must go once the engine is fixed.
-ENGINE_BIMODAL_REML = pytest.mark.xfail(
-    strict=True, reason="engine returns the boundary local REML maximum tau^2 = 0")
-
-
 @pytest.mark.parametrize("quantity", sorted(QUANTITIES))
 @pytest.mark.parametrize("method", METHODS)
-def test_slow_subsets_match_metafor(fits, method, quantity, request):
-    if method == "REML" and quantity in ("H2", "I2", "tau2", "estimate"):
-        request.applymarker(ENGINE_BIMODAL_REML)
+def test_slow_subsets_match_metafor(fits, method, quantity):
     _compare_subsets(fits[method], REF["gosh"][method]["slow_subsets"], quantity)
 
 
-@ENGINE_BIMODAL_REML
 @pytest.mark.parametrize("studies", [[1, 3, 5, 13], [2, 7, 10, 12], [2, 5, 9, 11, 12]],
                          ids=["1-3-5-13", "2-7-10-12", "2-5-9-11-12"])
 def test_single_reml_fit_takes_the_global_maximum(studies):
@@ -110,9 +98,7 @@ def test_single_reml_fit_takes_the_global_maximum(studies):
 
 @pytest.mark.parametrize("quantity", sorted(QUANTITIES))
 @pytest.mark.parametrize("method", METHODS)
-def test_summary_statistics_match_metafor(fits, method, quantity, request):
-    if method == "REML" and quantity in ("H2", "I2", "tau2", "estimate"):
-        request.applymarker(ENGINE_BIMODAL_REML)
+def test_summary_statistics_match_metafor(fits, method, quantity):
     res = fits[method]
     x = getattr(res, QUANTITIES[quantity])[~_failed_rows(res, method)].astype(float)
     ref = REF["gosh"][method]["summary"][quantity]
