@@ -16,3 +16,14 @@ def table2_source() -> str:
     if not TABLE2_SOURCE.is_file():
         pytest.skip(f"{TABLE2_SOURCE} not present (the review excerpt lives beside the clone)")
     return TABLE2_SOURCE.read_text(encoding="utf-8")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrise the example-data-set test classes (``UnivariateExample``,
+    ``MultilevelExample``) with their reference cases, with readable ids."""
+    cls = metafunc.cls
+    if cls is None or not hasattr(cls, "reference_cases"):
+        return
+    for argname, cases in cls.reference_cases().items():
+        if argname in metafunc.fixturenames:
+            metafunc.parametrize(argname, cases, ids=[cls.case_id(c) for c in cases])

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 import metaally as ma
 
@@ -100,3 +101,29 @@ def assert_robust_matches(case: dict, adjust: str) -> None:
                                    rtol=rtol)
         np.testing.assert_allclose([rb.pi_low, rb.pi_high], [ref["pi_low"], ref["pi_high"]],
                                    rtol=rtol)
+
+
+class MultilevelExample:
+    """The reference tests of one multilevel data set: a ``Test<Name>`` subclass in
+    ``tests/test_example_<dataset>.py`` sets ``dataset``; ``conftest.pytest_generate_tests``
+    parametrises ``case`` with that data set's reference fits via ``reference_cases``."""
+
+    dataset: str
+
+    @classmethod
+    def reference_cases(cls) -> dict[str, list[dict]]:
+        return {"case": cases(cls.dataset)}
+
+    @staticmethod
+    def case_id(case: dict) -> str:
+        return case["id"]
+
+    def test_reference_grid_is_complete(self):
+        assert grid(self.dataset) == GRID | {EXTRA_ML[self.dataset]}
+
+    def test_model_matches_metafor(self, case):
+        assert_model_matches(case)
+
+    @pytest.mark.parametrize("adjust", ["CR2", "CR1"])
+    def test_robust_matches_clubsandwich(self, case, adjust):
+        assert_robust_matches(case, adjust)

@@ -106,3 +106,30 @@ def assert_qprofile_matches(case: dict) -> None:
     unit = scale(case)
     assert_close(low, case["tau2_lb"], "tau2 CI low", rtol=RTOL_QPROFILE, atol=1e-8 * unit)
     assert_close(high, case["tau2_ub"], "tau2 CI high", rtol=RTOL_QPROFILE, atol=1e-8 * unit)
+
+
+class UnivariateExample:
+    """The reference tests of one data set: a ``Test<Name>`` subclass in
+    ``tests/test_example_<dataset>.py`` sets ``dataset`` (and cites the source in its module
+    docstring); ``conftest.pytest_generate_tests`` parametrises ``fit_case``/``qprofile_case``
+    with that data set's reference fits via ``reference_cases``."""
+
+    dataset: str
+
+    @classmethod
+    def reference_cases(cls) -> dict[str, list[dict]]:
+        return {"fit_case": fits(cls.dataset), "qprofile_case": qprofiles(cls.dataset)}
+
+    case_id = staticmethod(case_id)
+
+    def test_reference_grid_is_complete(self):
+        assert grid(self.dataset) == GRID
+        assert {(c["model"], c["method"]) for c in qprofiles(self.dataset)} == {
+            (model, method) for model, method, _ in GRID if method != "FE"
+        }
+
+    def test_fit_matches_metafor(self, fit_case):
+        assert_fit_matches(fit_case)
+
+    def test_qprofile_ci_matches_metafor(self, qprofile_case):
+        assert_qprofile_matches(qprofile_case)
