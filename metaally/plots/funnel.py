@@ -18,7 +18,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from scipy.stats import norm
 
+from metaally.bias import TrimFillResult
 from metaally.plots import style
+from metaally.univariate import random_effects
 
 _SHADES = ("#ffffff", "#e4e4e4", "#c8c8c8")   # innermost (smallest level) to outermost
 
@@ -41,7 +43,17 @@ def funnel_plot(
     (inverse-variance) mean is used.  ``levels`` are the pseudo-confidence levels whose
     regions ``center ± z · SE`` are shaded (at most three); ``center_label`` names the
     vertical line in the legend.
+
+    A ``TrimFillResult`` (``trim_and_fill``) is drawn as metafor's ``funnel(trimfill(...))``:
+    the observed effects as filled points, the k0 imputed ones as open circles, and the
+    trim-and-fill adjusted estimate as a second, dashed centre line; the default ``center``
+    is then the ``method`` random-effects estimate of the observed effects alone (with
+    k0 = 0 nothing is filled and the plot is that of the observed effects).
     """
+    filled = _filled(result_or_frame)
+    if filled is not None:
+        result_or_frame, filled_yi, filled_sei, adjusted = filled
+        filled = filled if filled_yi.size else None
     yi, sei, estimate = _points(result_or_frame)
     if center is None:
         center = estimate if estimate is not None else float(np.sum(yi / sei**2) / np.sum(sei**-2))
@@ -51,8 +63,10 @@ def funnel_plot(
     plt = style.pyplot()
     with plt.rc_context(style.RC):
         if ax is None:
-            fig, ax = plt.subplots(figsize=(5.5, 4.5), layout="constrained")
-        top = 1.08 * float(np.max(sei))
+            width = 5.5 if filled is None else 8.0
+            fig, ax = plt.subplots(figsize=(width, 4.5), layout="constrained")
+        all_yi = yi if filled is None else np.concatenate([yi, filled_yi])
+        top = 1.08 * float(np.max(sei if filled is None else np.concatenate([sei, filled_sei])))
         se_grid = np.array([0.0, top])
         handles = []
         for level, shade in reversed(list(zip(levels, _SHADES, strict=False))):
@@ -66,9 +80,18 @@ def funnel_plot(
         ax.axvline(0.0, color=style.GUIDE, linestyle="--", linewidth=0.8, zorder=1)
         ax.scatter(yi, sei, s=22, color=style.INK, edgecolors="white", linewidths=0.5,
                    zorder=3, label="effect sizes")
+        if filled is not None:
+            handles[1:1] = [
+                ax.axvline(adjusted, color=style.POOLED, linestyle=(0, (4, 2)), linewidth=1.0,
+                           zorder=1, label="trim-and-fill estimate "
+                           + f"{adjusted:.2f}".replace("-", "\u2212")),
+                ax.scatter(filled_yi, filled_sei, s=22, facecolors="white",
+                           edgecolors=style.INK, linewidths=0.8, zorder=3,
+                           label=f"filled by trim-and-fill ({filled_yi.size})"),
+            ]
         z_out = norm.ppf(0.5 + levels[-1] / 2)
-        low = min(float(np.min(yi)), center - z_out * top, 0.0)
-        high = max(float(np.max(yi)), center + z_out * top)
+        low = min(float(np.min(all_yi)), center - z_out * top, 0.0)
+        high = max(float(np.max(all_yi)), center + z_out * top)
         pad = 0.05 * (high - low)
         ax.set_xlim(low - pad, high + pad)
         ax.set_ylim(top, 0.0)
@@ -77,9 +100,23 @@ def funnel_plot(
         ax.spines["left"].set_visible(True)
         if title:
             ax.set_title(title, loc="left")
-        ax.legend(handles=[handles[0], *handles[:0:-1]], loc="lower right", frameon=False,
-                  fontsize="small")
+        lines = 1 if filled is None else 3
+        # with the filled points the legend is taller than the empty corner: beside the plot
+        place = ({"loc": "lower right"} if filled is None
+                 else {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0)})
+        ax.legend(handles=[*handles[:lines], *handles[:lines - 1:-1]], frameon=False,
+                  fontsize="small", **place)
     return ax.figure
+
+
+def _filled(obj: Any) -> tuple[Any, np.ndarray, np.ndarray, float] | None:
+    """For a trim-and-fill result: the ``method`` random-effects fit to the observed
+    effects, the filled effects' yi and SE, and the adjusted estimate; else None."""
+    if not isinstance(obj, TrimFillResult):
+        return None
+    mask = obj.filled_mask
+    observed = random_effects(obj.yi_all[~mask], obj.vi_all[~mask], method=obj.method)
+    return observed, obj.yi_all[mask], np.sqrt(obj.vi_all[mask]), float(obj.estimate)
 
 
 def _points(obj: Any) -> tuple[np.ndarray, np.ndarray, float | None]:
