@@ -40,6 +40,8 @@ TECHNIQUE  := results/pooled_by_technique.csv results/pooled_by_outcome_componen
 GAP_MAP    := figures/evidence_gap_map.png figures/evidence_gap_map.svg
 FOREST_TECHNIQUE := figures/forest_by_technique.png figures/forest_by_technique.svg
 SENSITIVITY := results/sensitivity.csv figures/sensitivity.png figures/sensitivity.svg
+SMALL_STUDY := results/small_study.csv figures/funnel_trimfill.png figures/funnel_trimfill.svg
+INFLUENCE  := results/leave_one_out.csv figures/cumulative.png figures/cumulative.svg
 SUMMARY    := results/summary.md
 PLOT       := MPLBACKEND=Agg $(PY)
 
@@ -79,6 +81,17 @@ $(SENSITIVITY) &: $(DATA) $(EFFECTS) $(PACKAGE) analyses/sensitivity.py | $(STAM
 	$(PLOT) analyses/sensitivity.py
 
 $(SUMMARY): $(SENSITIVITY)
+
+figures: $(SMALL_STUDY) $(INFLUENCE)
+
+$(SMALL_STUDY) &: $(EFFECTS) $(PACKAGE) analyses/small_study.py | $(STAMP)
+	$(PLOT) analyses/small_study.py
+
+# influence.py takes the analyses (overall, components with >= 3 studies) from small_study.py
+$(INFLUENCE) &: $(EFFECTS) $(PACKAGE) analyses/influence.py analyses/small_study.py | $(STAMP)
+	$(PLOT) analyses/influence.py
+
+$(SUMMARY): $(SMALL_STUDY) $(INFLUENCE)
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
