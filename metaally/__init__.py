@@ -81,6 +81,7 @@ _EXPORTS: dict[str, str] = {
     "write_csv": "metaally.report",
     "write_summary": "metaally.report",
     "what_works_section": "metaally.report",
+    "small_study_section": "metaally.report",
 }
 
 __all__ = sorted(_EXPORTS)
