@@ -1,7 +1,7 @@
 """Write results/summary.md from the results tables and the settings used.
 
-Run by ``make figures`` after pool_by_component.py, pool_by_technique.py and
-sensitivity.py; uses only the public API.
+Run by ``make figures`` after pool_by_component.py, pool_by_technique.py,
+sensitivity.py, small_study.py and influence.py; uses only the public API.
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ def main() -> None:
                                   pd.read_csv(RESULTS / "pooled_by_outcome_component.csv"),
                                   pd.read_csv(RESULTS / "technique_differences.csv")),
             ma.sensitivity_markdown(pd.read_csv(RESULTS / "sensitivity.csv")),
+            ma.small_study_section(pd.read_csv(RESULTS / "small_study.csv"),
+                                   pd.read_csv(RESULTS / "leave_one_out.csv"),
+                                   pd.read_csv(RESULTS / "effects.csv")),
         ],
     )
     print(f"wrote {path.relative_to(ROOT)}")

@@ -212,6 +212,164 @@ def what_works_section(
     return "\n".join(lines)
 
 
+def small_study_section(
+    small_study: pd.DataFrame, leave_one_out: pd.DataFrame, effects: pd.DataFrame
+) -> str:
+    """The "Small-study effects and influence" section of summary.md, from the tables of
+    ``analyses/small_study.py`` (``small_study``: one row per analysis and test, with
+    ``test`` in egger_sandwich, random_effects, egger, rank, trim_and_fill, pet, peese) and
+    ``analyses/influence.py`` (``leave_one_out``: per analysis a row ``omitted`` =
+    "(none)" and one per study left out), and the analysis table ``effects`` (to name
+    each study by its Table 2 reference and its largest reported value).
+
+    The wording follows the evidence: every test is said to have little power with this
+    few studies (Sterne et al. 2011, *BMJ* 343:d4002, advise at least 10); a p below 0.05
+    on fewer than 4 robust df is called unreliable; asymmetry is not called publication
+    bias; the trim-and-fill and PET-PEESE estimates are sensitivity analyses, not
+    corrected effects.
+    """
+    overall = small_study[small_study["analysis"] == "overall"].set_index("test")
+    k = int(overall["k_studies"].iloc[0])
+    pooled = leave_one_out[leave_one_out["omitted"] == "(none)"].set_index("analysis")
+    tests = [_asymmetry_phrase(overall.loc[name], name) for name in
+             ("egger_sandwich", "egger", "rank")]
+    signals = [name for name in ("egger_sandwich", "egger", "rank")
+               if overall.loc[name, "pvalue"] < 0.05]
+    filled, pet = overall.loc["trim_and_fill"], _chosen_pet_peese(overall)
+    observed = overall.loc["random_effects"]
+    if signals:
+        verdict = (f"{len(signals)} of the three tests find{'s' if len(signals) == 1 else ''} "
+                   "funnel-plot asymmetry at p < 0.05")
+    else:
+        verdict = "None of the three tests finds funnel-plot asymmetry at p < 0.05"
+    k0 = int(filled["k0"])
+    lines = [
+        "## Small-study effects and influence",
+        "",
+        f"All {k} studies: {'; '.join(tests)}. {verdict}. With {k} studies these tests have "
+        "little power (Sterne et al. 2011 recommend at least 10 studies), so a "
+        "non-significant result does not show that there are no small-study effects; and "
+        "funnel-plot asymmetry, where found, need not mean publication bias: smaller studies "
+        "can differ in sample, intervention or outcome, and heterogeneity alone can make a "
+        "funnel asymmetric.",
+        "",
+        "On one composite effect per study the random-effects estimate is g = "
+        f"{observed['estimate']:.2f} {_interval(observed['ci_low'], observed['ci_high'])} "
+        f"(the CHE estimate of all effects: g = {pooled.loc['overall', 'estimate']:.2f}). "
+        f"Trim-and-fill (L0) imputes {k0} {'study' if k0 == 1 else 'studies'} on the "
+        f"{filled['side']} side; with them it would be g = {filled['estimate']:.2f} "
+        f"{_interval(filled['ci_low'], filled['ci_high'])}. PET-PEESE chooses "
+        f"{pet.name.upper()}, limit estimate g = {pet['estimate']:.2f} "
+        f"{_interval(pet['ci_low'], pet['ci_high'])}. Both assume that asymmetry comes from "
+        "missing studies; read them as sensitivity analyses, not as corrected effects. "
+        "Funnel plot with the imputed studies: `figures/funnel_trimfill.png`.",
+        "",
+        _small_study_table(small_study),
+        "",
+        "Egger's sandwich: CHE model with each effect's standard error as moderator, CR2 "
+        "robust t test (Rodgers & Pustejovsky 2021); the other columns use one composite "
+        "effect per study. " + _component_caveat(small_study) + "Full table: "
+        "`results/small_study.csv`.",
+        "",
+        "### Does one study drive the result?",
+        "",
+        "Each pooled estimate was refitted with every study left out in turn (all of its "
+        "effects with it; `results/leave_one_out.csv`). The study whose omission moves it most:",
+        "",
+        *[_influence_line(str(name), rows, effects)
+          for name, rows in leave_one_out.groupby("analysis", sort=False)],
+        "",
+        "`figures/cumulative.png` shows the estimate as studies are added in order of "
+        "publication year.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _asymmetry_phrase(row: pd.Series, test: str) -> str:
+    if test == "rank":
+        return (f"rank correlation test, Kendall's τ = {row['stat']:.2f}, "
+                f"p = {_pvalue(row['pvalue'])}")
+    if test == "egger":
+        return (f"Egger's test on one composite effect per study, z = {row['stat']:.2f}, "
+                f"p = {_pvalue(row['pvalue'])}")
+    unreliable = " (unreliable: fewer than 4 robust df)" if row["df"] < 4 else ""
+    return (f"Egger's sandwich test on all {int(row['k_effects'])} effects, "
+            f"t({row['df']:.1f}) = {row['stat']:.2f}, p = {_pvalue(row['pvalue'])}{unreliable}")
+
+
+def _component_caveat(small_study: pd.DataFrame) -> str:
+    """What the per-component rows can (not) say; names any p < 0.05 among them."""
+    rows = small_study[small_study["analysis"] != "overall"]
+    if rows.empty:
+        return ""
+    text = (f"The components rest on {int(rows['k_studies'].min())}–"
+            f"{int(rows['k_studies'].max())} studies, too few for these tests: treat their rows "
+            "as descriptive. ")
+    flagged = rows[(rows["pvalue"] < 0.05) & rows["test"].isin(["egger_sandwich", "egger",
+                                                                  "rank"])]
+    for r in flagged.itertuples():
+        what = {"egger_sandwich": "Egger's sandwich", "egger": "Egger's test",
+                "rank": "the rank test"}[r.test]
+        df = (f" on {r.df:.1f} robust df, far too few for the t test to be trusted"
+              if r.test == "egger_sandwich" and r.df < 4 else "")
+        text += (f"For {level_label(str(r.analysis)).lower()}, {what} gives p = "
+                 f"{_pvalue(r.pvalue)}{df}; it is not good evidence of asymmetry. ")
+    return text
+
+
+def _chosen_pet_peese(rows: pd.DataFrame) -> pd.Series:
+    """The PET or PEESE row whose note says PET-PEESE chose it."""
+    chosen = [t for t in ("pet", "peese") if "chosen by PET-PEESE" in str(rows.loc[t, "note"])]
+    return rows.loc[chosen[0]]
+
+
+def _small_study_table(small_study: pd.DataFrame) -> str:
+    records = []
+    for name, rows in small_study.groupby("analysis", sort=False):
+        rows = rows.set_index("test")
+        sandwich, filled = rows.loc["egger_sandwich"], rows.loc["trim_and_fill"]
+        pet = _chosen_pet_peese(rows)
+        records.append({
+            "Analysis": "All effects" if name == "overall" else level_label(str(name)),
+            "Studies": str(int(sandwich["k_studies"])),
+            "Egger's sandwich": f"t({sandwich['df']:.1f}) = {sandwich['stat']:.2f}, "
+                                f"p = {_pvalue(sandwich['pvalue'])}",
+            "Egger (composites)": f"z = {rows.loc['egger', 'stat']:.2f}, "
+                                  f"p = {_pvalue(rows.loc['egger', 'pvalue'])}",
+            "Rank test": f"τ = {rows.loc['rank', 'stat']:.2f}, "
+                         f"p = {_pvalue(rows.loc['rank', 'pvalue'])}",
+            "Trim-and-fill": f"{int(filled['k0'])} filled, g = {filled['estimate']:.2f} "
+                             f"{_interval(filled['ci_low'], filled['ci_high'])}",
+            "PET-PEESE": f"{pet.name.upper()} g = {pet['estimate']:.2f} "
+                         f"{_interval(pet['ci_low'], pet['ci_high'])}",
+        })
+    return markdown_table(pd.DataFrame(records))
+
+
+def _influence_line(analysis: str, rows: pd.DataFrame, effects: pd.DataFrame) -> str:
+    """"- All effects (g = 0.46 [0.19, 0.72]): without Bonam et al. (2019) …" for one analysis."""
+    full = rows[rows["omitted"] == "(none)"].iloc[0]
+    left_out = rows[rows["omitted"] != "(none)"]
+    top = left_out.loc[left_out["change"].abs().idxmax()]
+    study = effects[effects["study_id"] == top["omitted"]]
+    largest = study.loc[study["yi"].abs().idxmax()]
+    metric = {"f2": "f²", "R2": "R²"}.get(str(largest["metric"]), str(largest["metric"]))
+    excludes = [not (r["ci_low"] <= 0 <= r["ci_high"]) for r in (full, top)]
+    if excludes[0] == excludes[1]:
+        ci = ("its 95% CI still excludes zero" if excludes[0]
+              else "its 95% CI still includes zero")
+    else:
+        ci = "its 95% CI now includes zero" if excludes[0] else "its 95% CI now excludes zero"
+    caveat = " (robust CI unreliable: df < 4)" if top["df"] < 4 else ""
+    name = "All effects" if analysis == "overall" else level_label(analysis)
+    return (f"- {name} (g = {full['estimate']:.2f} {_interval(full['ci_low'], full['ci_high'])}"
+            f", {int(full['k_studies'])} studies): without {top['citation']} (ref "
+            f"{int(largest['ref'])}, {top['omitted']}; its largest effect {metric} = "
+            f"{largest['value_used']:g}) g = {top['estimate']:.2f} "
+            f"{_interval(top['ci_low'], top['ci_high'])}{caveat}, a change of "
+            f"{top['change']:+.2f}; {ci}.")
+
+
 def _count(n: int, noun: str) -> str:
     words = {0: "no", 1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
     return f"{words.get(n, str(n))} {noun}{'' if n == 1 else 's'}"

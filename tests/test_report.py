@@ -101,6 +101,8 @@ def _committed_extra_sections() -> list[str]:
                               pd.read_csv(RESULTS / "pooled_by_outcome_component.csv"),
                               pd.read_csv(RESULTS / "technique_differences.csv")),
         ma.sensitivity_markdown(pd.read_csv(RESULTS / "sensitivity.csv")),
+        ma.small_study_section(pd.read_csv(RESULTS / "small_study.csv"),
+                               pd.read_csv(RESULTS / "leave_one_out.csv"), EFFECTS),
     ]
 
 
