@@ -9,22 +9,18 @@ temporaries per chunk) whatever the number of data sets.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
+from metaally.progress import progress_bar
 from metaally.tau2 import warn_fallback
 from metaally.univariate import FitArrays, check_options, fit_arrays
 from metaally.wls import Design
 
 CHUNK_ELEMENTS = 2_000_000
 """Entries (data sets × k × a design factor) fitted per chunk."""
-
-PROGRESS_ELEMENTS = 20_000_000
-"""Show a progress bar by default above this many entries (a few seconds of work)."""
 
 
 def random_effects_batch(
@@ -46,7 +42,7 @@ def random_effects_batch(
     method, test, level, intercept : as in :func:`metaally.random_effects`.
     mods : moderators shared by all data sets, shape (k,) or (k, q), or one
         set per data set, shape (B, k, q).
-    progress : show a tqdm bar (default: only for large batches in a terminal).
+    progress : progress bar policy of :mod:`metaally.progress`.
 
     Returns
     -------
@@ -71,17 +67,16 @@ def random_effects_batch(
     n, k = y.shape
     p = X.shape[-1]
     step = max(1, CHUNK_ELEMENTS // (k * (p * p + 4)))
-    starts = range(0, n, step)
-    show = progress if progress is not None else (
-        n * k > PROGRESS_ELEMENTS and sys.stderr.isatty()
-    )
+    bar = progress_bar(n, "meta-analyses", "data sets", progress)
     frames = []
-    for start in tqdm(starts, disable=not show, desc="meta-analyses", unit="chunk"):
-        rows = slice(start, start + step)
+    for start in range(0, n, step):
+        rows = slice(start, min(start + step, n))
         design = Design(X if X.ndim == 2 else X[rows])
         fit = fit_arrays(y[rows], v[rows], design, method, test, level,
                          intercept=intercept, mask=mask[rows], warn=False)
         frames.append(_frame(fit))
+        bar.update(rows.stop - rows.start)
+    bar.close()
     out = pd.concat(frames, ignore_index=True)
     warn_fallback(out["fallback"].to_numpy(), method, stacklevel=2)
     return out
