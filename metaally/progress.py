@@ -1,6 +1,6 @@
 """When metaally shows a progress bar (tqdm) for a long computation.
 
-Policy, shared by every chunked computation (GOSH, permutation tests):
+Policy, shared by every chunked computation (random_effects_batch, GOSH, permutation tests):
 
 - ``progress=False``: never shown;
 - ``progress=True``: always shown (on stderr, even when it is not a terminal);
