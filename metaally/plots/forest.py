@@ -313,7 +313,7 @@ def _prediction_line(ax: Axes, lo: float, hi: float, y: float,
 
 
 def _fmt(est: float, lo: float, hi: float) -> str:
-    return f"{est:.2f} [{lo:.2f}, {hi:.2f}]".replace("-", "\u2212")
+    return f"{style.number(est)} [{style.number(lo)}, {style.number(hi)}]"
 
 
 def _draw(ax: Axes, rows: list[_Row], summary: _Pooled | None, title: str | None,

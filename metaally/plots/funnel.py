@@ -76,15 +76,14 @@ def funnel_plot(
             handles.append(Patch(facecolor=shade, edgecolor=style.GUIDE, linewidth=0.5,
                                  label=f"{level:.0%} pseudo-CI"))
         handles.insert(0, ax.axvline(center, color=style.POOLED, linewidth=1.0, zorder=1,
-                                     label=f"{center_label} {center:.2f}".replace("-", "\u2212")))
+                                     label=f"{center_label} {style.number(center)}"))
         ax.axvline(0.0, color=style.GUIDE, linestyle="--", linewidth=0.8, zorder=1)
         ax.scatter(yi, sei, s=22, color=style.INK, edgecolors="white", linewidths=0.5,
                    zorder=3, label="effect sizes")
         if filled is not None:
             handles[1:1] = [
                 ax.axvline(adjusted, color=style.POOLED, linestyle=(0, (4, 2)), linewidth=1.0,
-                           zorder=1, label="trim-and-fill estimate "
-                           + f"{adjusted:.2f}".replace("-", "\u2212")),
+                           zorder=1, label=f"trim-and-fill estimate {style.number(adjusted)}"),
                 ax.scatter(filled_yi, filled_sei, s=22, facecolors="white",
                            edgecolors=style.INK, linewidths=0.8, zorder=3,
                            label=f"filled by trim-and-fill ({filled_yi.size})"),

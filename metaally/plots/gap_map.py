@@ -116,14 +116,14 @@ def _draw_cell(ax: Axes, i: int, j: int, cell: pd.Series | None, cmap, norm: Nor
     ink = _ink(colour)
     if k == 1:
         ax.text(j, i - 0.2, counts, ha="center", va="center", color=style.INK, zorder=4)
-        ax.text(j, i + 0.17, f"g = {_num(cell['estimate'])}\none study, not pooled",
+        ax.text(j, i + 0.17, f"g = {style.number(cell['estimate'])}\none study, not pooled",
                 ha="center", va="center", fontsize="small", fontstyle="italic",
                 color=style.MUTED, linespacing=1.25, zorder=4)
         return False
     flagged = bool(cell["df"] < 4) if not math.isnan(float(cell["df"])) else False
-    ax.text(j, i - 0.25, f"g = {_num(cell['estimate'])}", ha="center", va="center",
+    ax.text(j, i - 0.25, f"g = {style.number(cell['estimate'])}", ha="center", va="center",
             fontsize=10, fontweight="bold", color=ink, zorder=4)
-    ax.text(j, i + 0.02, f"[{_num(cell['ci_low'])}, {_num(cell['ci_high'])}]"
+    ax.text(j, i + 0.02, f"[{style.number(cell['ci_low'])}, {style.number(cell['ci_high'])}]"
             + ("†" if flagged else ""), ha="center", va="center", color=ink, zorder=4)
     ax.text(j, i + 0.28, counts, ha="center", va="center", fontsize="small", color=ink,
             zorder=4)
@@ -170,6 +170,3 @@ def _ink(colour) -> str:
     r, g, b = colour[:3]
     return "white" if 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.45 else style.INK
 
-
-def _num(x: float) -> str:
-    return f"{float(x):.2f}".replace("-", "\u2212")

@@ -28,6 +28,11 @@ GUIDE = "#8c8c8c"        # reference lines
 MUTED = "#5a5a5a"        # secondary text
 
 
+def number(x: float, digits: int = 2) -> str:
+    """A number for figure text, with a typographic minus sign (U+2212) for negatives."""
+    return f"{float(x):.{digits}f}".replace("-", "\u2212")
+
+
 def pyplot() -> ModuleType:
     """Import ``matplotlib.pyplot``, selecting the Agg backend when there is no display.
 
