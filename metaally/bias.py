@@ -19,7 +19,7 @@ from scipy import stats
 
 from metaally.che import multilevel
 from metaally.inputs import effect_arrays
-from metaally.printing import Printable, coef_table, fmt_num, pvalue_phrase
+from metaally.printing import Printable, coef_table, fields_frame, fmt_num, pvalue_phrase
 from metaally.univariate import RandomEffectsResult, random_effects
 
 # Largest k for which the rank test uses Kendall's exact null distribution (its
@@ -86,20 +86,9 @@ class EggerResult(Printable):
         )
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(
-            [
-                {
-                    "test": self.test,
-                    "k": self.k,
-                    "stat": self.stat,
-                    "df": self.df,
-                    "pvalue": self.pvalue,
-                    "limit_estimate": self.limit_estimate,
-                    "limit_ci_low": self.limit_ci_low,
-                    "limit_ci_high": self.limit_ci_high,
-                }
-            ]
-        )
+        """One row: test, k, stat, df, pvalue and the limit estimate with its CI."""
+        return fields_frame(self, ("test", "k", "stat", "df", "pvalue", "limit_estimate",
+                                   "limit_ci_low", "limit_ci_high"))
 
 
 def egger_test(yi: Any, vi: Any, study: Any = None, rho: float = 0.6) -> EggerResult:
@@ -121,43 +110,32 @@ def egger_test(yi: Any, vi: Any, study: Any = None, rho: float = 0.6) -> EggerRe
         y, v, _, _ = effect_arrays(yi, vi)
         if y.shape[0] < 3:
             raise ValueError("Egger's test needs at least 3 effect sizes")
-        fit = random_effects(y, v, method="REML", test="z", mods=pd.DataFrame({"sei": np.sqrt(v)}))
-        intercept, slope = fit.coef.iloc[0], fit.coef.iloc[1]
-        return EggerResult(
-            k=fit.k,
-            n_studies=fit.k,
-            predictor="sei",
-            test="z",
-            stat=float(slope["stat"]),
-            df=float("nan"),
-            pvalue=float(slope["pvalue"]),
-            limit_estimate=float(intercept["estimate"]),
-            limit_ci_low=float(intercept["ci_low"]),
-            limit_ci_high=float(intercept["ci_high"]),
-            level=fit.level,
-            model=fit,
-        )
-
-    y, v, (s,), _ = effect_arrays(yi, vi, study, names=("study",))
-    n_studies = len(pd.unique(s))
-    if n_studies < 3:
-        raise ValueError("Egger's sandwich test needs at least 3 studies")
-    fit = multilevel(y, v, s, rho=rho, mods=pd.DataFrame({"sei": np.sqrt(v)}))
-    robust = fit.robust(adjust="CR2")
-    intercept, slope = robust.coef.iloc[0], robust.coef.iloc[1]
+        n_studies = y.shape[0]
+        model: Any = random_effects(y, v, method="REML", test="z",
+                                    mods=pd.DataFrame({"sei": np.sqrt(v)}))
+        test, level = "z", model.level
+    else:
+        y, v, (s,), _ = effect_arrays(yi, vi, study, names=("study",))
+        n_studies = len(pd.unique(s))
+        if n_studies < 3:
+            raise ValueError("Egger's sandwich test needs at least 3 studies")
+        fit = multilevel(y, v, s, rho=rho, mods=pd.DataFrame({"sei": np.sqrt(v)}))
+        model = fit.robust(adjust="CR2")
+        test, level = "CR2", fit.level
+    intercept, slope = model.coef.iloc[0], model.coef.iloc[1]
     return EggerResult(
         k=int(y.shape[0]),
         n_studies=n_studies,
         predictor="sei",
-        test="CR2",
+        test=test,
         stat=float(slope["stat"]),
-        df=float(slope["df"]),
+        df=float(slope.get("df", float("nan"))),  # z test: no df column
         pvalue=float(slope["pvalue"]),
         limit_estimate=float(intercept["estimate"]),
         limit_ci_low=float(intercept["ci_low"]),
         limit_ci_high=float(intercept["ci_high"]),
-        level=fit.level,
-        model=robust,
+        level=level,
+        model=model,
     )
 
 
@@ -185,9 +163,8 @@ class RankTestResult(Printable):
         )
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(
-            [{"k": self.k, "tau": self.tau, "pvalue": self.pvalue, "exact": self.exact}]
-        )
+        """One row: k, Kendall's tau, pvalue, exact."""
+        return fields_frame(self, ("k", "tau", "pvalue", "exact"))
 
 
 def rank_test(yi: Any, vi: Any) -> RankTestResult:
@@ -325,23 +302,9 @@ class TrimFillResult(Printable):
         return head + "\n\n" + self.model.summary()
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(
-            [
-                {
-                    "k": self.k,
-                    "k0": self.k0,
-                    "side": self.side,
-                    "estimator": self.estimator,
-                    "method": self.method,
-                    "estimate": self.estimate,
-                    "se": self.se,
-                    "ci_low": self.ci_low,
-                    "ci_high": self.ci_high,
-                    "pvalue": self.pvalue,
-                    "tau2": self.tau2,
-                }
-            ]
-        )
+        """One row: k, k0, side, estimator, method and the adjusted estimate with its se, CI, p."""
+        return fields_frame(self, ("k", "k0", "side", "estimator", "method", "estimate", "se",
+                                   "ci_low", "ci_high", "pvalue", "tau2"))
 
 
 def trim_and_fill(

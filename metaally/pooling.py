@@ -35,7 +35,7 @@ from scipy.stats import chi2, norm
 
 from metaally.che import multilevel
 from metaally.composite import aggregate
-from metaally.printing import Printable, fmt_num, fmt_pvalue
+from metaally.printing import Printable, fields_frame, fmt_num, fmt_pvalue
 from metaally.studies import COMPONENTS
 from metaally.univariate import RandomEffectsResult, random_effects
 
@@ -120,7 +120,7 @@ class PooledGroup(Printable):
 
     def to_frame(self) -> pd.DataFrame:
         """One row with the columns of ``pool_by`` (``POOLED_COLUMNS``)."""
-        return pd.DataFrame([{c: getattr(self, c) for c in POOLED_COLUMNS}], columns=POOLED_COLUMNS)
+        return fields_frame(self, POOLED_COLUMNS)
 
 
 _MODEL_NAMES = {

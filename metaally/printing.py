@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -41,6 +42,13 @@ class Printable:
 
     def _repr_html_(self) -> str:
         return "<pre>" + html.escape(self.summary()) + "</pre>"
+
+
+def fields_frame(result: object, fields: Sequence[str]) -> pd.DataFrame:
+    """One-row tidy DataFrame of ``result``'s named ``fields``, in that order (``to_frame``)."""
+    import pandas as pd
+
+    return pd.DataFrame([{name: getattr(result, name) for name in fields}], columns=list(fields))
 
 
 def pvalue_phrase(p: float, digits: int = 4) -> str:

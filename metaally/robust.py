@@ -35,7 +35,7 @@ from scipy import stats
 
 from metaally.blocks import cluster_blocks
 from metaally.che import MultilevelResult, che_blocks, marginal_covariance
-from metaally.printing import Printable, coef_table, fmt_num, pvalue_phrase
+from metaally.printing import Printable, coef_table, fields_frame, fmt_num, pvalue_phrase
 
 _ADJUSTMENTS = ("CR2", "CR1")
 _EIGEN_TOL = 1e-12  # eigenvalues below this count as zero (clubSandwich's matrix_power)
@@ -62,8 +62,8 @@ class WaldTestResult(Printable):
         )
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame([{"test": self.test, "stat": self.stat, "df1": self.df1,
-                              "df2": self.df2, "pvalue": self.pvalue}])
+        """One row: test, stat, df1, df2, pvalue."""
+        return fields_frame(self, ("test", "stat", "df1", "df2", "pvalue"))
 
 
 @dataclass(frozen=True)
