@@ -18,6 +18,23 @@ def table2_source() -> str:
     return TABLE2_SOURCE.read_text(encoding="utf-8")
 
 
+@pytest.fixture
+def no_show_and_close(monkeypatch: pytest.MonkeyPatch):
+    """Make ``plt.show()`` fail the test (plotting functions must never call it) and
+    close every figure afterwards; plot test modules use it through ``pytestmark``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("plotting functions must never call plt.show()")
+
+    monkeypatch.setattr(plt, "show", refuse)
+    yield
+    plt.close("all")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrise the example-data-set test classes (``UnivariateExample``,
     ``MultilevelExample``) with their reference cases, with readable ids."""

@@ -23,15 +23,7 @@ from metaally.plots.forest import study_label  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 EFFECTS = pd.read_csv(ROOT / "results" / "effects.csv")
 
-
-@pytest.fixture(autouse=True)
-def _no_show_and_close(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("plotting functions must never call plt.show()")
-
-    monkeypatch.setattr(plt, "show", refuse)
-    yield
-    plt.close("all")
+pytestmark = pytest.mark.usefixtures("no_show_and_close")
 
 
 @pytest.fixture(scope="module")
