@@ -1,5 +1,6 @@
 """Reference cases of tests/reference/multilevel.json (metafor 3.8 + clubSandwich), shared by
-the example tests of each data set.  The JSON is written by tests/reference/multilevel.R."""
+the example tests of each data set (the JSON is written by tests/reference/multilevel.R), and
+the random clustered data of the CHE model and robust inference property tests."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import strategies as st
 
 import metaally as ma
 
@@ -19,6 +21,22 @@ GRID = {
     (0.0, False, "REML"), (0.0, True, "REML"), (0.6, False, "REML"), (0.6, True, "REML"),
 }
 EXTRA_ML = {"konstantopoulos2011": (0.6, False, "ML"), "assink2016": (0.6, True, "ML")}
+
+
+@st.composite
+def clustered_effects(
+    draw: st.DrawFn, min_studies: int, max_studies: int, max_size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.random.Generator]:
+    """yi, vi, study and the generator that drew them: ``min_studies``..``max_studies``
+    studies of 1..``max_size`` effects, study and effect random effects plus sampling error."""
+    sizes = draw(st.lists(st.integers(1, max_size), min_size=min_studies, max_size=max_studies))
+    k = sum(sizes)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    study = np.repeat(np.arange(len(sizes)), sizes)
+    vi = rng.uniform(0.01, 0.2, k)
+    yi = rng.normal(0.2, 0.3, len(sizes))[study] + rng.normal(0.0, 0.2, k) + \
+        rng.normal(0.0, np.sqrt(vi))
+    return yi, vi, study, rng
 
 
 def cases(dataset: str) -> list[dict]:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from multilevel_cases import REFERENCE, fit
+from multilevel_cases import REFERENCE, clustered_effects, fit
 
 import metaally as ma
 
@@ -101,15 +101,8 @@ def test_summary_and_frame():
 
 @st.composite
 def clustered_data(draw):
-    sizes = draw(st.lists(st.integers(1, 4), min_size=4, max_size=8))
-    k = sum(sizes)
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    study = np.repeat(np.arange(len(sizes)), sizes)
-    vi = rng.uniform(0.01, 0.2, k)
-    yi = rng.normal(0.2, 0.3, len(sizes))[study] + rng.normal(0.0, 0.2, k) + \
-        rng.normal(0.0, np.sqrt(vi))
-    x = rng.normal(size=k)
-    return yi, vi, study, x, rng
+    yi, vi, study, rng = draw(clustered_effects(min_studies=4, max_studies=8, max_size=4))
+    return yi, vi, study, rng.normal(size=yi.size), rng
 
 
 def _key(m):

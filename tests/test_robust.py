@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from multilevel_cases import REFERENCE, fit
+from multilevel_cases import REFERENCE, clustered_effects, fit
 
 import metaally as ma
 
@@ -74,14 +74,8 @@ def _dense_reference(m, C, adjust):
 
 @st.composite
 def clustered_data(draw):
-    sizes = draw(st.lists(st.integers(1, 5), min_size=5, max_size=9))
-    k = sum(sizes)
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    study = np.repeat(np.arange(len(sizes)), sizes)
-    vi = rng.uniform(0.01, 0.2, k)
-    yi = rng.normal(0.2, 0.3, len(sizes))[study] + rng.normal(0.0, 0.2, k) + \
-        rng.normal(0.0, np.sqrt(vi))
-    mods = np.column_stack([rng.normal(size=k), rng.normal(size=len(sizes))[study]])
+    yi, vi, study, rng = draw(clustered_effects(min_studies=5, max_studies=9, max_size=5))
+    mods = np.column_stack([rng.normal(size=yi.size), rng.normal(size=study[-1] + 1)[study]])
     return yi, vi, study, mods, rng
 
 
