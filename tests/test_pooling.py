@@ -64,19 +64,22 @@ def _table(model: str) -> pd.DataFrame:
     return _TABLES[model]
 
 
-@pytest.mark.parametrize(("model", "ref"), list(_cases()))
-def test_matches_metafor(model, ref):
-    table = _table(model)
-    grouping = {"components": "component"}.get(ref["grouping"], ref["grouping"])
-    row = table[(table["grouping"] == grouping) & (table["component"] == ref["level"])]
-    assert len(row) == 1
-    row = row.iloc[0]
+def _assert_row_matches(row: pd.Series, ref: dict) -> None:
     assert row["k_studies"] == ref["k_studies"]
     assert row["k_effects"] == ref["k_effects"]
     for name, (rtol, atol) in TOLERANCE.items():
         expected = math.nan if ref[name] is None else ref[name]
         assert np.isclose(row[name], expected, rtol=rtol, atol=atol, equal_nan=True), (
             name, row[name], expected)
+
+
+@pytest.mark.parametrize(("model", "ref"), list(_cases()))
+def test_matches_metafor(model, ref):
+    table = _table(model)
+    grouping = {"components": "component"}.get(ref["grouping"], ref["grouping"])
+    row = table[(table["grouping"] == grouping) & (table["component"] == ref["level"])]
+    assert len(row) == 1
+    _assert_row_matches(row.iloc[0], ref)
 
 
 def test_reference_grid_is_complete():
@@ -289,15 +292,6 @@ def test_summary_reads_like_a_printout():
 # --- issue 8: by technique / outcome component, gap-map cells, technique test ----------
 
 BY_COLUMN_LEVELS = {"technique": TECHNIQUES, "outcome_component": OUTCOME_COMPONENTS}
-
-
-def _assert_row_matches(row: pd.Series, ref: dict) -> None:
-    assert row["k_studies"] == ref["k_studies"]
-    assert row["k_effects"] == ref["k_effects"]
-    for name, (rtol, atol) in TOLERANCE.items():
-        expected = math.nan if ref[name] is None else ref[name]
-        assert np.isclose(row[name], expected, rtol=rtol, atol=atol, equal_nan=True), (
-            name, row[name], expected)
 
 
 _BY_TABLES: dict[tuple[str, str], pd.DataFrame] = {}
