@@ -13,22 +13,7 @@
 # clubSandwich::Wald_test(constrain_equal(...), test = "HTZ").
 #
 # Run from the repository root:  Rscript tests/reference/pooling.R
-suppressPackageStartupMessages({
-  library(metafor)
-  library(clubSandwich)
-  library(jsonlite)
-})
-
-rho <- 0.6
-components <- c("awareness", "authentic_motivation", "action_orientation", "all_inclusivity")
-ctrl <- list(rel.tol = 1e-10, iter.max = 10000, eval.max = 10000)   # rma.mv (nlminb)
-ctrl_uni <- list(threshold = 1e-12, maxiter = 10000)                 # rma (Fisher scoring)
-
-eff <- read.csv("results/effects.csv", stringsAsFactors = FALSE)
-eff <- eff[as.logical(eff$included), ]
-eff$study_id <- as.character(eff$study_id)
-eff$es_id <- as.character(eff$es_id)
-parts <- strsplit(eff$components, ";", fixed = TRUE)
+source("tests/reference/table2_common.R")  # rho, components, ctrl, eff, parts, che_model
 
 empty_row <- function() {
   list(k_studies = 0L, k_effects = 0L, estimate = NA, se = NA, ci_low = NA, ci_high = NA,
@@ -43,9 +28,7 @@ single_study <- function(d, model) {
   #      effect): aggregate(struct = "CS", rho).
   within <- NA
   if (nrow(d) > 1 && model == "che") {
-    V <- vcalc(vi, cluster = study_id, obs = es_id, rho = rho, data = d)
-    m <- suppressWarnings(rma.mv(yi, V, random = ~ 1 | study_id / es_id, data = d,
-                                 method = "REML", control = ctrl))
+    m <- suppressWarnings(che_model(d))
     est <- m$beta[1]; se <- m$se; within <- m$sigma2[2]
   } else if (nrow(d) > 1 && model == "univariate") {
     m <- rma(yi, vi, data = d, method = "REML", control = ctrl_uni)
@@ -60,18 +43,8 @@ single_study <- function(d, model) {
        pi_high = NA, sigma2_study = NA, sigma2_within = within, i2 = NA)
 }
 
-# I^2 of a multilevel model (metafor FAQ, W = diag(1/vi)):
-# 100 * sum(sigma2) / (sum(sigma2) + (k - p) / tr(P)),  P = W - W X (X'WX)^-1 X'W
-i2_multilevel <- function(m) {
-  W <- diag(1 / m$vi)
-  X <- model.matrix(m)
-  P <- W - W %*% X %*% solve(t(X) %*% W %*% X) %*% t(X) %*% W
-  100 * sum(m$sigma2) / (sum(m$sigma2) + (m$k - m$p) / sum(diag(P)))
-}
-
 fit_che <- function(d) {
-  V <- vcalc(vi, cluster = study_id, obs = es_id, rho = rho, data = d)
-  m <- rma.mv(yi, V, random = ~ 1 | study_id / es_id, data = d, method = "REML", control = ctrl)
+  m <- che_model(d)
   r <- robust(m, cluster = d$study_id, clubSandwich = TRUE)
   p <- predict(r)
   list(estimate = r$beta[1], se = r$se, ci_low = r$ci.lb, ci_high = r$ci.ub, df = r$ddf,
@@ -121,38 +94,43 @@ for (model in names(fitters)) {
   pooled[[model]] <- lapply(groups, function(g) pool(eff[g[[3]], ], g[[1]], g[[2]], model))
 }
 
-# Differences between components: one 0/1 indicator per component with >= 2 studies (one
-# cluster cannot give a CR2 variance); effects left without any indicator are dropped.
-targets <- function(comp) vapply(parts, function(p) comp %in% p, logical(1))
-n_studies <- sapply(components, function(comp) length(unique(eff$study_id[targets(comp)])))
-present <- components[n_studies >= 2]
-X <- sapply(present, function(comp) as.numeric(targets(comp)))
-keep <- rowSums(X) > 0
-d <- eff[keep, ]
-X <- X[keep, , drop = FALSE]
-V <- vcalc(vi, cluster = study_id, obs = es_id, rho = rho, data = d)
-m <- rma.mv(d$yi, V, mods = X, intercept = FALSE, random = ~ 1 | study_id / es_id,
-            data = d, method = "REML", control = ctrl)
+# Multi-valued cells (";") put an effect in every level they name.
+has <- function(column, level) {
+  vapply(strsplit(column, ";", fixed = TRUE), function(p) level %in% p, logical(1))
+}
+
+# Tests of differences: one 0/1 indicator per level of `column` with >= 2 studies (one
+# cluster cannot give a CR2 variance), no intercept, CHE; effects left without any
+# indicator are dropped.
+indicator_model <- function(column, levels) {
+  n_studies <- sapply(levels, function(lv) length(unique(eff$study_id[has(column, lv)])))
+  present <- levels[n_studies >= 2]
+  X <- sapply(present, function(lv) as.numeric(has(column, lv)))
+  keep <- rowSums(X) > 0
+  d <- eff[keep, ]
+  list(levels = present, k_studies = as.integer(n_studies[present]), d = d,
+       m = che_model(d, mods = X[keep, , drop = FALSE], intercept = FALSE))
+}
+
+# Differences between components
+im <- indicator_model(eff$components, components)
+present <- im$levels; d <- im$d; m <- im$m
 r <- robust(m, cluster = d$study_id, clubSandwich = TRUE)
 wald <- Wald_test(m, constraints = constrain_equal(seq_along(present)), vcov = "CR2",
                   cluster = d$study_id, test = "HTZ")
 differences <- list(
   levels = present,
-  k_studies = as.integer(n_studies[present]),
+  k_studies = im$k_studies,
   estimate = as.numeric(r$beta), se = r$se, df = r$ddf, ci_low = r$ci.lb, ci_high = r$ci.ub,
   pvalue = r$pval, sigma2_study = m$sigma2[1], sigma2_within = m$sigma2[2],
   test = list(stat = wald$Fstat, df1 = wald$df_num, df2 = wald$df_denom, pvalue = wald$p_val)
 )
 
 # --- issue 8: pooling by technique / outcome component, gap-map cells, technique test ------
-# Multi-valued cells (";") put an effect in every level they name.
 techniques <- c("podcast", "expert_video", "story_video", "video", "documentary",
                 "testimonials", "leader_story", "reading_privilege", "reading_disadvantage",
                 "reflection_writing", "infographic")
 outcome_components <- c(components, "other")
-has <- function(column, level) {
-  vapply(strsplit(column, ";", fixed = TRUE), function(p) level %in% p, logical(1))
-}
 
 by_column <- list()
 for (column in c("technique", "outcome_component")) {
@@ -178,15 +156,8 @@ for (comp in components) {
 # "all techniques equal": indicators of the techniques with >= 2 studies, no intercept, CHE.
 # CR2 + HTZ when there are more studies than coefficients; otherwise the model-based Wald
 # chi-square test of the same constraints (anova(m, X = L)) and z inference.
-tn_studies <- sapply(techniques, function(t) length(unique(eff$study_id[has(eff$technique, t)])))
-tpresent <- techniques[tn_studies >= 2]
-X <- sapply(tpresent, function(t) as.numeric(has(eff$technique, t)))
-keep <- rowSums(X) > 0
-d <- eff[keep, ]
-X <- X[keep, , drop = FALSE]
-V <- vcalc(vi, cluster = study_id, obs = es_id, rho = rho, data = d)
-m <- rma.mv(d$yi, V, mods = X, intercept = FALSE, random = ~ 1 | study_id / es_id,
-            data = d, method = "REML", control = ctrl)
+im <- indicator_model(eff$technique, techniques)
+tpresent <- im$levels; d <- im$d; m <- im$m
 L <- cbind(-1, diag(length(tpresent) - 1))
 if (length(unique(d$study_id)) > length(tpresent)) {
   r <- robust(m, cluster = d$study_id, clubSandwich = TRUE)
@@ -203,7 +174,7 @@ if (length(unique(d$study_id)) > length(tpresent)) {
   test <- list(inference = "model", stat = a$QM, df1 = a$QMdf[1], df2 = NA, pvalue = a$QMp)
 }
 technique_differences <- c(
-  list(levels = tpresent, k_studies = as.integer(tn_studies[tpresent])), coefs,
+  list(levels = tpresent, k_studies = im$k_studies), coefs,
   list(sigma2_study = m$sigma2[1], sigma2_within = m$sigma2[2], test = test)
 )
 

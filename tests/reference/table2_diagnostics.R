@@ -13,23 +13,8 @@
 #                     left out, robust(clubSandwich = TRUE) (CR2, Satterthwaite df)
 #
 # Run from the repository root:  Rscript tests/reference/table2_diagnostics.R
-suppressPackageStartupMessages({
-  library(metafor)
-  library(clubSandwich)
-  library(jsonlite)
-})
-
-rho <- 0.6
-components <- c("awareness", "authentic_motivation", "action_orientation", "all_inclusivity")
-ctrl <- list(rel.tol = 1e-10, iter.max = 10000, eval.max = 10000)   # rma.mv (nlminb)
-ctrl_uni <- list(threshold = 1e-12, maxiter = 10000)                 # rma (Fisher scoring)
-
-eff <- read.csv("results/effects.csv", stringsAsFactors = FALSE)
-eff <- eff[as.logical(eff$included), ]
-eff$study_id <- as.character(eff$study_id)
-eff$es_id <- as.character(eff$es_id)
+source("tests/reference/table2_common.R")  # rho, components, ctrl, eff, parts, che_model
 eff$sei <- sqrt(eff$vi)
-parts <- strsplit(eff$components, ";", fixed = TRUE)
 
 analyses <- list(overall = eff)
 for (comp in components) {
@@ -38,9 +23,7 @@ for (comp in components) {
 }
 
 egger_sandwich <- function(d) {
-  V <- vcalc(vi, cluster = study_id, obs = es_id, rho = rho, data = d)
-  m <- rma.mv(yi, V, mods = ~ sei, random = ~ 1 | study_id / es_id, data = d, method = "REML",
-              control = ctrl)
+  m <- che_model(d, mods = ~ sei)
   ct <- coef_test(m, vcov = "CR2", cluster = d$study_id)
   ci <- conf_int(m, vcov = "CR2", cluster = d$study_id, level = 0.95)
   list(stat = ct$tstat[2], df = ct$df_Satt[2], pvalue = ct$p_Satt[2],
@@ -74,17 +57,8 @@ composite_tests <- function(d) {
   )
 }
 
-# I^2 of a multilevel model (metafor FAQ, W = diag(1/vi)), as in tests/reference/pooling.R
-i2_multilevel <- function(m) {
-  W <- diag(1 / m$vi)
-  X <- model.matrix(m)
-  P <- W - W %*% X %*% solve(t(X) %*% W %*% X) %*% t(X) %*% W
-  100 * sum(m$sigma2) / (sum(m$sigma2) + (m$k - m$p) / sum(diag(P)))
-}
-
 che <- function(d) {
-  V <- vcalc(vi, cluster = study_id, obs = es_id, rho = rho, data = d)
-  m <- rma.mv(yi, V, random = ~ 1 | study_id / es_id, data = d, method = "REML", control = ctrl)
+  m <- che_model(d)
   r <- robust(m, cluster = d$study_id, clubSandwich = TRUE)
   list(k_studies = length(unique(d$study_id)), k_effects = nrow(d), estimate = r$beta[1],
        se = r$se, ci_low = r$ci.lb, ci_high = r$ci.ub, df = r$ddf, pvalue = r$pval,
