@@ -246,22 +246,20 @@ def test_pet_peese_summary_and_frame():
 
 # ---------------------------------------------------------------- bad input
 
-
-@pytest.mark.parametrize(
+EVERY_TEST = pytest.mark.parametrize(
     "func",
     [ma.egger_test, ma.rank_test, ma.trim_and_fill, ma.pet_peese],
     ids=["egger", "rank", "trimfill", "petpeese"],
 )
+
+
+@EVERY_TEST
 def test_too_few_studies(func):
     with pytest.raises(ValueError, match="at least 3"):
         func([0.1, 0.2], [0.01, 0.02])
 
 
-@pytest.mark.parametrize(
-    "func",
-    [ma.egger_test, ma.rank_test, ma.trim_and_fill, ma.pet_peese],
-    ids=["egger", "rank", "trimfill", "petpeese"],
-)
+@EVERY_TEST
 def test_negative_variance_is_rejected(func):
     with pytest.raises(ValueError, match="vi must be positive"):
         func([0.1, 0.2, 0.3], [0.01, -0.02, 0.03])
