@@ -49,7 +49,6 @@ class EggerResult(Printable):
 
     k: int
     n_studies: int
-    predictor: str
     test: str
     stat: float
     df: float
@@ -126,7 +125,6 @@ def egger_test(yi: Any, vi: Any, study: Any = None, rho: float = 0.6) -> EggerRe
     return EggerResult(
         k=int(y.shape[0]),
         n_studies=n_studies,
-        predictor="sei",
         test=test,
         stat=float(slope["stat"]),
         df=float(slope.get("df", float("nan"))),  # z test: no df column
