@@ -60,6 +60,7 @@ class EggerResult(Printable):
     model: Any
 
     def summary(self) -> str:
+        """Printout in the layout of metafor's ``print.regtest``."""
         if self.test == "z":
             model = "mixed-effects meta-regression model (REML, z test)"
             stat = f"z = {fmt_num(self.stat)}"
@@ -150,6 +151,7 @@ class RankTestResult(Printable):
     exact: bool
 
     def summary(self) -> str:
+        """Printout in the layout of metafor's ``print.ranktest``."""
         method = "exact" if self.exact else "normal approximation"
         return "\n".join(
             [
@@ -293,6 +295,7 @@ class TrimFillResult(Printable):
         return pd.DataFrame({"yi": self.yi_all[mask], "vi": self.vi_all[mask]})
 
     def summary(self) -> str:
+        """The estimated k0 (metafor's ``print.rma.uni`` of a ``trimfill`` fit), then the fit."""
         head = (
             f"Estimated number of missing studies on the {self.side} side: {self.k0} "
             f"(SE = {fmt_num(self.se_k0)}; estimator {self.estimator})"
@@ -451,6 +454,7 @@ class PetPeeseResult(Printable):
     level: float
 
     def summary(self) -> str:
+        """The conditional test of PET, the intercepts of PET and PEESE and the one chosen."""
         pct = f"{100 * self.level:g}%"
         sign = ">" if self.alternative == "greater" else "<"
         table = self.to_frame().set_index("model").drop(columns="chosen")

@@ -275,6 +275,7 @@ class MultilevelResult(Printable):
         return self.coef.rename_axis("term").reset_index()
 
     def summary(self) -> str:
+        """Printout in the layout of metafor's ``print.rma.mv``."""
         p = len(self.coef_names)
         lines = [
             f"Multilevel Meta-Analysis Model, CHE working model "

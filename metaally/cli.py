@@ -16,6 +16,7 @@ EXIT_INTERRUPTED = 130
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m metaally validate PATH``; returns the process exit code."""
     parser = argparse.ArgumentParser(prog="metaally", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p_val = sub.add_parser("validate", help="check a studies CSV; exit 2 on problems")

@@ -97,6 +97,7 @@ class PooledGroup(Printable):
     studies: pd.DataFrame
 
     def summary(self) -> str:
+        """The group, its model, k, variance components and the pooled estimate's row."""
         title = "all included effects" if self.grouping == "overall" else (
             f"{self.grouping} = {self.level}")
         lines = [
@@ -268,6 +269,7 @@ class DifferencesResult(Printable):
     note: str
 
     def summary(self) -> str:
+        """One row per level, then the test that all levels are equal."""
         robust = self.inference == "CR2"
         lines = [
             f"Differences between levels of {self.by}: multilevel meta-regression "

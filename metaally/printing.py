@@ -35,6 +35,7 @@ class Printable:
     """Mixin: ``str()`` and the notebook view of a result are its ``summary()``."""
 
     def summary(self) -> str:  # pragma: no cover - overridden
+        """The printout a reviewer reads (each result class writes its own)."""
         raise NotImplementedError
 
     def __str__(self) -> str:

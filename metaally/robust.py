@@ -56,6 +56,7 @@ class WaldTestResult(Printable):
     test: str = "HTZ"
 
     def summary(self) -> str:
+        """One line: the test, F(df1, df2), p (as clubSandwich's ``Wald_test`` prints it)."""
         return (
             f"Wald test ({self.test}): F(df1 = {self.df1}, df2 = {fmt_num(self.df2, 2)}) = "
             f"{fmt_num(self.stat)}, {pvalue_phrase(self.pvalue)}"
@@ -125,6 +126,7 @@ class RobustResult(Printable):
         return self.coef.rename_axis("term").reset_index()
 
     def summary(self) -> str:
+        """The CHE fit's header and variance components, then the robust results table."""
         m = self.model
         lines = [
             f"Multilevel Meta-Analysis Model, CHE working model "

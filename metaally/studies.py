@@ -68,11 +68,13 @@ class Metric:
     designs: tuple[str, ...] = DESIGNS
 
     def admits(self, x: float) -> bool:
+        """Is ``x`` inside the metric's valid range?"""
         if self.open_interval:
             return self.low < x < self.high
         return self.low <= x <= self.high
 
     def expected(self) -> str:
+        """The valid range as an error message words it, e.g. ``d in (-inf, inf)``."""
         left = "(" if self.open_interval or math.isinf(self.low) else "["
         right = ")" if self.open_interval or math.isinf(self.high) else "]"
         return f"{self.label} in {left}{self.low:g}, {self.high:g}{right}"

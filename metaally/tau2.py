@@ -108,6 +108,7 @@ class Problem:
         return w
 
     def fit(self, tau2: np.ndarray) -> WLSFit:
+        """WLS fit of every data set at its ``tau2`` (weights ``1/(v_i + τ²)``)."""
         return wls(self.y, self.weights(tau2), self.design)
 
     def sub(self, rows: np.ndarray) -> Problem:
