@@ -24,6 +24,10 @@ from metaally.inputs import effect_arrays
 def aggregate(yi: Any, vi: Any, cluster: Any, rho: float = 0.6) -> pd.DataFrame:
     """Composite effect and sampling variance for each cluster.
 
+    yi_j = (1' V_j^-1 1)^-1 1' V_j^-1 y_j and vi_j = (1' V_j^-1 1)^-1, with the
+    compound-symmetric V_j[a, b] = rho sqrt(v_a v_b) (metafor ``aggregate.escalc``,
+    struct "CS"; Borenstein et al. 2009, ch. 24).
+
     Returns a DataFrame with columns ``cluster``, ``yi``, ``vi`` and ``k`` (number of
     effects combined), one row per cluster in order of first appearance.
     """

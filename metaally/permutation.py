@@ -115,7 +115,10 @@ def permutation_test(
     progress : progress bar policy of :mod:`metaally.progress`.
 
     The model is refitted with the same ``method``, ``test``, ``level`` and
-    (fixed) τ² as ``result``; see the module docstring for the definitions.
+    (fixed) τ² as ``result``.  Two-sided p-value of coefficient j: the share of
+    permutations (the observed one among them) with |stat_j*| ≥ |stat_j| − √eps;
+    of the omnibus test, with QM* ≥ QM − √eps (metafor ``permutest.rma.uni``;
+    Viechtbauer et al. 2015).  The module docstring says which permutations.
     """
     if not isinstance(result, RandomEffectsResult):
         raise ValueError("permutation_test needs a fitted model from random_effects()")

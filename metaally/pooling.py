@@ -145,6 +145,11 @@ def pool_groups(
     by ";" puts the effect in each of them.  ``levels`` fixes which levels appear and
     in what order (levels without studies then give a "no studies yet" group); by
     default every level found in the column, in order of first appearance.
+
+    ``model``: "che" (``multilevel`` + CR2 ``robust``, Satterthwaite df; Pustejovsky &
+    Tipton 2022), "aggregate" (``aggregate`` per study, then ``random_effects`` with
+    Knapp–Hartung t) or "univariate" (``random_effects``, Knapp–Hartung, effects as if
+    independent); the small-k rules are those of the module docstring.
     """
     if model not in MODELS:
         raise ValueError(f"model must be one of {', '.join(MODELS)}; got {model!r}")
