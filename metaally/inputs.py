@@ -49,8 +49,12 @@ def effect_arrays(
             stacklevel=3,
         )
     kept = ~missing
-    y, v = y[kept], v[kept]
-    extra = [arr[kept] for arr in extra]
+    if missing.any():
+        y, v = y[kept], v[kept]
+        extra = [arr[kept] for arr in extra]
+    else:  # copies all the same (the result must not share the caller's arrays)
+        y, v = y.copy(), v.copy()
+        extra = [arr.copy() for arr in extra]
     if y.shape[0] == 0:
         raise ValueError("no effect sizes left to analyse (every row is missing yi or vi)")
     if not np.all(np.isfinite(y)):

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -102,7 +102,7 @@ class Problem:
     def weights(self, tau2: np.ndarray) -> np.ndarray:
         """w_i = 1/(v_i + τ²), 0 for masked entries."""
         w = self.v + tau2[:, None]
-        np.reciprocal(w, out=w)
+        np.divide(1.0, w, out=w)
         if not self.complete:
             w *= self.m
         return w
@@ -110,6 +110,13 @@ class Problem:
     def fit(self, tau2: np.ndarray) -> WLSFit:
         """WLS fit of every data set at its ``tau2`` (weights ``1/(v_i + τ²)``)."""
         return wls(self.y, self.weights(tau2), self.design)
+
+    def centred(self) -> Problem:
+        """The same data sets with y centred at its mean (metafor's ``Ymc``)."""
+        y = self.y - (rowsum(self.y) / np.maximum(self.k, 1))[:, None]
+        if not self.complete:
+            y *= self.m
+        return replace(self, y=y)
 
     def sub(self, rows: np.ndarray) -> Problem:
         """The data sets ``rows`` (sorted, unique indices); itself when that is all of them."""
@@ -152,14 +159,11 @@ def make_problem(
         v = np.where(mask, v, 1.0)
         y = np.where(mask, y, 0.0)
     k = rowsum(m)
-    if center:
-        y = y - (rowsum(y) / np.maximum(k, 1))[:, None]
-        if not complete:
-            y *= m
     vbar = rowdot(m, v) / np.maximum(k, 1)
-    return Problem(
+    pb = Problem(
         y=y, v=v, m=m, design=design, k=k, df=k - design.p, vbar=vbar, complete=complete
     )
+    return pb.centred() if center else pb
 
 
 def estimate_tau2(
@@ -219,7 +223,7 @@ def _hs(pb: Problem) -> Tau2Estimate:
 def _he(pb: Problem) -> Tau2Estimate:
     fit = wls(pb.y, pb.m, pb.design)
     tr_pv = rowdot(pb.m, pb.v) - np.einsum(
-        "bij,bji->b", fit.gram_inv, pb.design.gram(pb.m * pb.v)
+        "bij,bji->b", fit.gram_inv, pb.design.gram_prod(pb.m, pb.v)
     )
     return _closed((fit.rss - tr_pv) / pb.df)
 

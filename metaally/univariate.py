@@ -106,8 +106,8 @@ def fit_arrays(
     A ``RuntimeWarning`` reports data sets that needed the τ² fallback unless
     ``warn=False`` (the caller then reports ``fallback`` itself).
     """
-    pb = make_problem(y, v, design, mask)
     raw = make_problem(y, v, design, mask, center=False)
+    pb = raw.centred()
     n = y.shape[0]
     if method == "FE":
         tau2_hat, fallback = np.zeros(n), np.zeros(n, dtype=bool)
@@ -128,8 +128,15 @@ def fit_arrays(
         **_coefficient_tests(fit, pb.df, use_t, test, level, intercept, tau2_hat),
         **_heterogeneity(pb, tau2_hat, method),
         loglik=_loglik(raw, fit, tau2_hat, restricted=method == "REML"),
-        weights=100 * fit.w / rowsum(fit.w)[:, None],
+        weights=_percent(fit.w),
     )
+
+
+def _percent(w: np.ndarray) -> np.ndarray:
+    """Weights in percent of their row total, 100 w_i / Σ w_j."""
+    pct = 100 * w
+    pct /= rowsum(w)[:, None]
+    return pct
 
 
 def _coefficient_tests(
@@ -204,7 +211,9 @@ def _heterogeneity(pb: Problem, tau2: np.ndarray, method: str) -> dict[str, np.n
 def _loglik(raw: Problem, fit: WLSFit, tau2: np.ndarray, restricted: bool) -> np.ndarray:
     """metafor's ``logLik``: ML −½[k log 2π + Σlog(v_i+τ²) + Σw_i e_i²]; REML −½[(k−p) log 2π
     − log|X'X| + Σlog(v_i+τ²) + log|X'WX| + Σw_i e_i²]."""
-    ll = -0.5 * rowdot(raw.m, np.log(raw.v + tau2[:, None])) - 0.5 * fit.rss
+    log_v = raw.v + tau2[:, None]
+    np.log(log_v, out=log_v)
+    ll = -0.5 * rowdot(raw.m, log_v) - 0.5 * fit.rss
     if not restricted:
         return ll - 0.5 * raw.k * np.log(2 * np.pi)
     design = raw.design

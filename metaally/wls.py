@@ -77,12 +77,19 @@ class Design:
 
 @dataclass(frozen=True)
 class WLSFit:
-    """Weighted fit of a batch: weights ``w``, (X'WX)⁻¹, β̂ and residuals y − Xβ̂."""
+    """Weighted fit of ``y`` on ``design``: weights ``w``, (X'WX)⁻¹ and β̂; the residuals
+    y − Xβ̂ and P y are computed when first asked for."""
 
     w: np.ndarray
     gram_inv: np.ndarray
     beta: np.ndarray
-    resid: np.ndarray
+    y: np.ndarray
+    design: Design
+
+    @cached_property
+    def resid(self) -> np.ndarray:
+        """Residuals e = y − Xβ̂."""
+        return self.y - self.design.fitted(self.beta)
 
     @cached_property
     def w2(self) -> np.ndarray:
@@ -91,20 +98,23 @@ class WLSFit:
 
     @cached_property
     def pe(self) -> np.ndarray:
-        """P y = W e."""
-        return self.w * self.resid
+        """P y = W e (formed in place, without keeping e: the score iterations need only P y)."""
+        pe = self.y - self.design.fitted(self.beta)
+        pe *= self.w
+        return pe
 
     @cached_property
     def rss(self) -> np.ndarray:
-        """Weighted residual sum of squares y'Py = Σ w_i e_i² (Cochran's Q for FE weights)."""
-        return rowdot(self.pe, self.resid)
+        """Weighted residual sum of squares y'Py = Σ w_i e_i² (Cochran's Q for FE weights),
+        summed without forming w ∘ e."""
+        return np.einsum("bk,bk,bk->b", self.w, self.resid, self.resid)
 
 
 def wls(y: np.ndarray, w: np.ndarray, design: Design) -> WLSFit:
     """Weighted least squares β̂ = (X'WX)⁻¹ X'Wy for every row of ``y`` at once."""
     gram_inv = inverse(design.gram(w))
     beta = np.einsum("bij,bj->bi", gram_inv, design.xt_prod(w, y))
-    return WLSFit(w=w, gram_inv=gram_inv, beta=beta, resid=y - design.fitted(beta))
+    return WLSFit(w=w, gram_inv=gram_inv, beta=beta, y=y, design=design)
 
 
 def inverse(a: np.ndarray) -> np.ndarray:
@@ -152,8 +162,15 @@ def rowsum(a: np.ndarray) -> np.ndarray:
     return np.einsum("bk->b", a)
 
 
+BLAS_MIN_K = 64
+"""Row length from which :func:`rowdot` uses BLAS dot products (faster there; einsum
+is faster for the short rows of large batches)."""
+
+
 def rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Σ_i a[b, i] b[b, i] without a temporary."""
+    if a.shape[-1] >= BLAS_MIN_K:
+        return np.vecdot(a, b)
     return np.einsum("bk,bk->b", a, b)
 
 
