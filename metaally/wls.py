@@ -48,11 +48,18 @@ class Design:
             return rowsum(w)[:, None, None]
         return _contract(w, self._outer).reshape(w.shape[0], self.p, self.p)
 
-    def gram_prod(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """X' diag(a ∘ b) X, shape (B, p, p); no a ∘ b temporary for the intercept-only design."""
+    def gram_prod(self, a: np.ndarray, *factors: np.ndarray) -> np.ndarray:
+        """X' diag(a ∘ b ∘ …) X, shape (B, p, p), for the ``factors`` b, …; no product
+        temporary for the intercept-only design."""
         if self.ones:
-            return rowdot(a, b)[:, None, None]
-        return self.gram(a * b)
+            if len(factors) == 1:
+                return rowdot(a, factors[0])[:, None, None]
+            subscripts = ",".join(["bk"] * (len(factors) + 1)) + "->b"
+            return np.einsum(subscripts, a, *factors)[:, None, None]
+        prod = a * factors[0]
+        for f in factors[1:]:
+            prod *= f
+        return self.gram(prod)
 
     def xt_prod(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """X'(a ∘ b), shape (B, p)."""
@@ -90,11 +97,6 @@ class WLSFit:
     def resid(self) -> np.ndarray:
         """Residuals e = y − Xβ̂."""
         return self.y - self.design.fitted(self.beta)
-
-    @cached_property
-    def w2(self) -> np.ndarray:
-        """Squared weights w_i²."""
-        return self.w * self.w
 
     @cached_property
     def pe(self) -> np.ndarray:
@@ -137,11 +139,12 @@ def traces(fit: WLSFit, design: Design) -> tuple[np.ndarray, np.ndarray]:
     """(tr P, tr PP), with G = X'WX:
     tr P = Σ w_i − tr(G⁻¹ X'W²X),
     tr PP = Σ w_i² − 2 tr(G⁻¹ X'W³X) + tr((G⁻¹ X'W²X)²)."""
-    a2 = fit.gram_inv @ design.gram_prod(fit.w, fit.w)
-    tr_p = rowsum(fit.w) - np.einsum("bii->b", a2)
+    w = fit.w
+    a2 = fit.gram_inv @ design.gram_prod(w, w)
+    tr_p = rowsum(w) - np.einsum("bii->b", a2)
     tr_pp = (
-        rowsum(fit.w2)
-        - 2.0 * _trace_prod(fit.gram_inv, design.gram_prod(fit.w2, fit.w))
+        rowdot(w, w)
+        - 2.0 * _trace_prod(fit.gram_inv, design.gram_prod(w, w, w))
         + np.einsum("bij,bji->b", a2, a2)
     )
     return tr_p, tr_pp
