@@ -45,6 +45,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
@@ -110,6 +111,12 @@ class Problem:
     def fit(self, tau2: np.ndarray) -> WLSFit:
         """WLS fit of every data set at its ``tau2`` (weights ``1/(v_i + τ²)``)."""
         return wls(self.y, self.weights(tau2), self.design)
+
+    @cached_property
+    def fe_fit(self) -> WLSFit:
+        """The fit at τ² = 0 (fixed-effects weights 1/v_i), shared by the estimators, the
+        likelihood check at the bound and Q."""
+        return self.fit(np.zeros(self.y.shape[0]))
 
     def centred(self) -> Problem:
         """The same data sets with y centred at its mean (metafor's ``Ymc``)."""
@@ -211,12 +218,12 @@ def _fe(pb: Problem) -> Tau2Estimate:
 
 
 def _dl(pb: Problem) -> Tau2Estimate:
-    fit = pb.fit(np.zeros(pb.y.shape[0]))
+    fit = pb.fe_fit
     return _closed((fit.rss - pb.df) / trace_p(fit, pb.design))
 
 
 def _hs(pb: Problem) -> Tau2Estimate:
-    fit = pb.fit(np.zeros(pb.y.shape[0]))
+    fit = pb.fe_fit
     return _closed((fit.rss - pb.k) / rowsum(fit.w))
 
 
@@ -331,7 +338,7 @@ def _fisher_scoring(pb: Problem, restricted: bool) -> Tau2Estimate:
     rows = np.flatnonzero(est.tau2 > 0)
     if rows.size:
         sub = pb.sub(rows)
-        ll0 = _loglik(sub.fit(np.zeros(rows.size)), sub, restricted)
+        ll0 = _loglik(sub.fe_fit, sub, restricted)
         ll = _loglik(sub.fit(est.tau2[rows]), sub, restricted)
         est.tau2[rows[ll0 - ll > 1e-10]] = 0.0
     return est

@@ -189,7 +189,7 @@ def _coefficient_tests(
 
 def _heterogeneity(pb: Problem, tau2: np.ndarray, method: str) -> dict[str, np.ndarray]:
     """Q = y'P(0)y (centred y), I², H² as metafor; NaN without residual df (k ≤ p)."""
-    fe = pb.fit(np.zeros(pb.y.shape[0]))
+    fe = pb.fe_fit
     has_df = pb.df > 0
     df = np.where(has_df, pb.df, 1.0)
     q = np.where(has_df, np.maximum(fe.rss, 0.0), np.nan)
