@@ -103,7 +103,7 @@ def design_matrix(
         names.extend(mod_names)
     if not columns:
         raise ValueError("the model has no coefficients: give mods or keep the intercept")
-    X = np.column_stack(columns)
+    X = columns[0][:, None] if len(columns) == 1 else np.column_stack(columns)
     if np.linalg.matrix_rank(X.T @ X) < X.shape[1]:  # rank(X'X) = rank(X); p x p is cheap
         raise ValueError(
             "the moderators are linearly dependent (the design matrix is not of full rank)"
