@@ -100,17 +100,18 @@ class Problem:
     vbar: np.ndarray
     complete: bool = False
 
-    def weights(self, tau2: np.ndarray) -> np.ndarray:
-        """w_i = 1/(v_i + τ²), 0 for masked entries."""
-        w = self.v + tau2[:, None]
+    def weights(self, tau2: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """w_i = 1/(v_i + τ²), 0 for masked entries (written to ``out`` if given)."""
+        w = np.add(self.v, tau2[:, None], out=out)
         np.divide(1.0, w, out=w)
         if not self.complete:
             w *= self.m
         return w
 
-    def fit(self, tau2: np.ndarray) -> WLSFit:
-        """WLS fit of every data set at its ``tau2`` (weights ``1/(v_i + τ²)``)."""
-        return wls(self.y, self.weights(tau2), self.design)
+    def fit(self, tau2: np.ndarray, out: np.ndarray | None = None) -> WLSFit:
+        """WLS fit of every data set at its ``tau2`` (weights ``1/(v_i + τ²)``, written to
+        ``out`` if given: iterations reuse one buffer instead of a fresh array per step)."""
+        return wls(self.y, self.weights(tau2, out), self.design)
 
     @cached_property
     def fe_fit(self) -> WLSFit:
@@ -143,6 +144,15 @@ class _WorkingSet:
         self.pb = pb
         self.idx = np.arange(pb.y.shape[0]) if rows is None else rows
         self.sub = pb if rows is None else pb.sub(rows)
+        self.w: np.ndarray | None = None
+
+    def fit(self, tau2: np.ndarray) -> WLSFit:
+        """The working rows' fit at ``tau2``, its weights in one buffer reused until the set
+        shrinks (valid until the next call).  Measured: this saves a fresh k-length array
+        (and its page faults) per Fisher step; in :func:`solve_q` it made PM slower."""
+        if self.w is None:
+            self.w = np.empty_like(self.sub.v)
+        return self.sub.fit(tau2, out=self.w)
 
     def shrink(self, active: np.ndarray) -> bool:
         """Drop finished rows if worthwhile; False when none is left."""
@@ -150,6 +160,7 @@ class _WorkingSet:
         if keep.sum() < 0.5 * self.idx.size:
             self.idx = self.idx[keep]
             self.sub = self.pb.sub(self.idx)
+            self.w = None
         return bool(keep.any())
 
 
@@ -320,7 +331,7 @@ def _fisher_scoring(pb: Problem, restricted: bool) -> Tau2Estimate:
         idx, sub = work.idx, work.sub
         on = active[idx]
         t = tau2[idx]
-        u, info = score(sub.fit(t), sub)
+        u, info = score(work.fit(t), sub)
         with np.errstate(divide="ignore", invalid="ignore"):
             adj = np.where(on, np.nan_to_num(u / info, nan=0.0, posinf=0.0, neginf=0.0), 0.0)
         new = _step_within_bound(t, adj)
