@@ -161,17 +161,18 @@ def _coefficient_tests(
         stat = fit.beta / se
     alpha = 1 - level
     abs_stat = np.abs(stat)
-    pvalue = np.where(
-        use_t[:, None], 2 * stats.t.sf(abs_stat, resid[:, None]), 2 * stats.norm.sf(abs_stat)
-    )
-    crit = np.where(use_t, stats.t.isf(alpha / 2, resid), stats.norm.isf(alpha / 2))
+    pvalue = 2 * _t_or_z(use_t, stats.t.sf, stats.norm.sf, abs_stat, resid)
+    crit = _t_or_z(use_t, stats.t.isf, stats.norm.isf, np.full(use_t.shape, alpha / 2), resid)
 
     p = fit.beta.shape[1]
     btt = np.arange(1, p) if intercept and p > 1 else np.arange(p)
     b = fit.beta[:, btt]
     qm = np.einsum("bi,bij,bj->b", b, inverse(vcov[:, btt[:, None], btt]), b)
     qm = np.where(use_t, qm / btt.size, qm)
-    qm_pvalue = np.where(use_t, stats.f.sf(qm, btt.size, resid), stats.chi2.sf(qm, btt.size))
+    qm_pvalue = _t_or_z(
+        use_t, lambda x, df: stats.f.sf(x, btt.size, df), lambda x: stats.chi2.sf(x, btt.size),
+        qm, resid,
+    )
 
     if intercept and p == 1:
         half = crit * np.sqrt(vcov[:, 0, 0] + tau2)
@@ -185,6 +186,20 @@ def _coefficient_tests(
         "qm_df2": np.where(use_t, resid_df, np.inf), "qm_pvalue": qm_pvalue,
         "pi_low": pi_low, "pi_high": pi_high,
     }
+
+
+def _t_or_z(
+    use_t: np.ndarray, t_dist: Any, z_dist: Any, x: np.ndarray, df: np.ndarray
+) -> np.ndarray:
+    """``t_dist(x, df)`` in the data sets (leading axis) with ``use_t``, ``z_dist(x)`` in the
+    others; each distribution evaluated only where it is used."""
+    out = np.empty(x.shape)
+    if use_t.any():
+        extra = (slice(None),) + (None,) * (x.ndim - 1)
+        out[use_t] = t_dist(x[use_t], df[use_t][extra])
+    if not use_t.all():
+        out[~use_t] = z_dist(x[~use_t])
+    return out
 
 
 def _heterogeneity(pb: Problem, tau2: np.ndarray, method: str) -> dict[str, np.ndarray]:
