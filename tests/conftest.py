@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# In CI (CI=true) property tests draw the same examples every run, so a landing never hangs on a
+# rare draw; locally they explore new examples each run (hypothesis' default).
+settings.register_profile("ci", derandomize=True, deadline=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 # CI checks the repository out with ../shared/ beside it; tests needing it skip without it.
 TABLE2_SOURCE = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "table2_source.md"
