@@ -111,6 +111,22 @@ def design_matrix(
     return X, names
 
 
+def frame_yi_sei(frame: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """Effect sizes and standard errors from a DataFrame of effects (as the plots accept).
+
+    ``yi`` is required; the standard error is ``sqrt(vi)`` from a ``vi`` column, else the
+    ``sei`` column, else None (the caller decides whether it can do without).
+    """
+    if "yi" not in frame:
+        raise ValueError("the frame needs a yi column")
+    yi = frame["yi"].to_numpy(dtype=float)
+    if "vi" in frame:
+        return yi, np.sqrt(frame["vi"].to_numpy(dtype=float))
+    if "sei" in frame:
+        return yi, frame["sei"].to_numpy(dtype=float)
+    return yi, None
+
+
 def _as_float(values: Any, label: str) -> np.ndarray:
     try:
         arr = np.asarray(values, dtype=float)

@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+# Tests draw figures without a display: the Agg backend, set before anything imports matplotlib.
+os.environ.setdefault("MPLBACKEND", "Agg")
+
 # In CI (CI=true) property tests draw the same examples every run, so a landing never hangs on a
 # rare draw; locally they explore new examples each run (hypothesis' default).
 settings.register_profile("ci", derandomize=True, deadline=None)
@@ -30,9 +33,6 @@ def table2_source() -> str:
 def no_show_and_close(monkeypatch: pytest.MonkeyPatch):
     """Make ``plt.show()`` fail the test (plotting functions must never call it) and
     close every figure afterwards; plot test modules use it through ``pytestmark``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     def refuse(*args, **kwargs):

@@ -6,15 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-import metaally as ma  # noqa: E402
+import metaally as ma
 
 REF = json.loads((Path(__file__).parent / "reference" / "diagnostics.json").read_text())
 

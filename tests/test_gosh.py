@@ -11,16 +11,13 @@ import sys
 import warnings
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-matplotlib.use("Agg")
-
-import metaally as ma  # noqa: E402
-from metaally.subsets import GoshResult, all_subsets, random_subsets  # noqa: E402
+import metaally as ma
+from metaally.subsets import GoshResult, all_subsets, random_subsets
 
 REF = json.loads((Path(__file__).parent / "reference" / "scale.json").read_text())
 YI, VI = np.array(REF["yi"]), np.array(REF["vi"])

@@ -272,9 +272,7 @@ def test_cumulative_plot_draws_one_row_per_step():
 
 
 def test_cumulative_plot_from_a_result_into_given_axes():
-    import matplotlib
 
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots()

@@ -7,18 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-import metaally as ma  # noqa: E402
-from metaally.plots.forest import study_label  # noqa: E402
+import metaally as ma
+from metaally.plots.forest import study_label
 
 ROOT = Path(__file__).resolve().parents[1]
 EFFECTS = pd.read_csv(ROOT / "results" / "effects.csv")

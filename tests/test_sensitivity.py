@@ -346,9 +346,7 @@ def test_sensitivity_plot_panels_rows_and_reference_lines():
 
 
 def test_sensitivity_plot_into_given_axes_and_bad_input():
-    import matplotlib
 
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     one = table()[table()["component"] == "overall"]

@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from scipy.stats import norm
 
+from metaally.inputs import frame_yi_sei
 from metaally.plots import style
 
 _ROW_INCHES = 0.2
@@ -180,19 +181,13 @@ def _result_frame(res: Any) -> pd.DataFrame:
 
 def _frame_rows(frame: pd.DataFrame, group: str | None, label: str | None,
                 z: float) -> list[_Row]:
-    if "yi" not in frame:
-        raise ValueError("the frame needs a yi column")
-    yi = frame["yi"].to_numpy(dtype=float)
+    yi, se = frame_yi_sei(frame)
     if "ci_low" in frame and "ci_high" in frame:
         lo, hi = frame["ci_low"].to_numpy(dtype=float), frame["ci_high"].to_numpy(dtype=float)
         se = (hi - lo) / (2 * z)
+    elif se is None:
+        raise ValueError("the frame needs vi, sei or ci_low/ci_high columns")
     else:
-        if "vi" in frame:
-            se = np.sqrt(frame["vi"].to_numpy(dtype=float))
-        elif "sei" in frame:
-            se = frame["sei"].to_numpy(dtype=float)
-        else:
-            raise ValueError("the frame needs vi, sei or ci_low/ci_high columns")
         lo, hi = yi - z * se, yi + z * se
     weight = frame["weight"].to_numpy(dtype=float) if "weight" in frame else 1 / se**2
     labels = _labels(frame, label)

@@ -19,6 +19,7 @@ from matplotlib.patches import Patch
 from scipy.stats import norm
 
 from metaally.bias import TrimFillResult
+from metaally.inputs import frame_yi_sei
 from metaally.plots import style
 from metaally.univariate import random_effects
 
@@ -120,15 +121,10 @@ def _filled(obj: Any) -> tuple[Any, np.ndarray, np.ndarray, float] | None:
 
 def _points(obj: Any) -> tuple[np.ndarray, np.ndarray, float | None]:
     if isinstance(obj, pd.DataFrame):
-        if "yi" not in obj:
-            raise ValueError("the frame needs a yi column")
-        if "vi" in obj:
-            sei = np.sqrt(obj["vi"].to_numpy(dtype=float))
-        elif "sei" in obj:
-            sei = obj["sei"].to_numpy(dtype=float)
-        else:
+        yi, sei = frame_yi_sei(obj)
+        if sei is None:
             raise ValueError("the frame needs a vi or sei column")
-        return obj["yi"].to_numpy(dtype=float), sei, None
+        return yi, sei, None
     if hasattr(obj, "yi") and hasattr(obj, "vi"):
         estimate = getattr(obj, "estimate", None)
         return (np.asarray(obj.yi, dtype=float), np.sqrt(np.asarray(obj.vi, dtype=float)),
