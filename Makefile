@@ -28,7 +28,7 @@ validate: $(STAMP)
 # Every output depends on the data and the package sources, so appending a study (or changing
 # the code) regenerates exactly what it affects; the outputs are byte-stable.
 DATA       := $(wildcard data/*.csv)
-PACKAGE    := $(wildcard metaally/*.py metaally/plots/*.py)
+PACKAGE    := $(wildcard metaally/*.py metaally/*/*.py)
 COMPONENTS := awareness authentic_motivation action_orientation all_inclusivity
 EFFECTS    := results/effects.csv
 POOLED     := results/pooled_by_component.csv results/component_differences.csv

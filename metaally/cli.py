@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _validate(path: str) -> int:
-    from metaally.studies import validate_file
+    from metaally.data.studies import validate_file
 
     problems = validate_file(path)
     for line in problems:

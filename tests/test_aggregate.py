@@ -1,4 +1,4 @@
-"""metaally.composite against metafor's aggregate.escalc(struct = "CS")."""
+"""metaally.models.aggregate against metafor's aggregate.escalc(struct = "CS")."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import metaally as ma
-from metaally.bias import EXACT_RANK_TEST_MAX_K, _kendall_exact_pvalue, _mahonian_pmf
+from metaally.diagnostics.bias import EXACT_RANK_TEST_MAX_K, _kendall_exact_pvalue, _mahonian_pmf
 
 REF = json.loads((Path(__file__).parent / "reference" / "diagnostics.json").read_text())
 DATASETS = ["bcg", "hackshaw", "egger", "hackshaw_ties"]

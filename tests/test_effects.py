@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from scipy.special import gammaln
 
 import metaally as ma
-from metaally.effects import (
+from metaally.effects.compute import (
     EFFECT_COLUMNS,
     TO_COHENS_D,
     d_from_f2,
@@ -24,7 +24,7 @@ from metaally.effects import (
     g_prepost,
     hedges_j,
 )
-from metaally.studies import METRICS
+from metaally.data.studies import METRICS
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

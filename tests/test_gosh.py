@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import metaally as ma
-from metaally.subsets import GoshResult, all_subsets, random_subsets
+from metaally.diagnostics.subsets import GoshResult, all_subsets, random_subsets
 
 REF = json.loads((Path(__file__).parent / "reference" / "scale.json").read_text())
 YI, VI = np.array(REF["yi"]), np.array(REF["vi"])
@@ -196,7 +196,7 @@ def test_large_k_samples_a_million_by_default_and_is_seeded():
 
 
 def test_chunking_does_not_change_results(monkeypatch, fits):
-    monkeypatch.setattr(sys.modules["metaally.subsets"], "CHUNK_ELEMENTS", 13 * 100)
+    monkeypatch.setattr(sys.modules["metaally.diagnostics.subsets"], "CHUNK_ELEMENTS", 13 * 100)
     res = ma.gosh(YI, VI, method="DL")
     np.testing.assert_array_equal(res.estimate, fits["DL"].estimate)
     np.testing.assert_array_equal(res.h2, fits["DL"].h2)

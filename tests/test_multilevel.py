@@ -1,4 +1,4 @@
-"""metaally.che: the CHE working model beyond the metafor examples."""
+"""metaally.models.multilevel: the CHE working model beyond the metafor examples."""
 
 from __future__ import annotations
 

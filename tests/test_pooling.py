@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 
 import metaally as ma
-from metaally.che import multilevel
-from metaally.composite import aggregate
-from metaally.pooling import (
+from metaally.models.multilevel import multilevel
+from metaally.models.aggregate import aggregate
+from metaally.models.pooling import (
     CELL_COLUMNS,
     COMPONENTS,
     NOTE_INDEPENDENT,
@@ -32,8 +32,8 @@ from metaally.pooling import (
     pool_cells,
     pool_groups,
 )
-from metaally.studies import OUTCOME_COMPONENTS, TECHNIQUES
-from metaally.univariate import random_effects
+from metaally.data.studies import OUTCOME_COMPONENTS, TECHNIQUES
+from metaally.models.univariate import random_effects
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = json.loads((ROOT / "tests/reference/pooling.json").read_text())

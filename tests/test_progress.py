@@ -1,4 +1,4 @@
-"""The progress-bar policy of metaally.progress (shown on long calls, in a terminal only)."""
+"""The progress-bar policy of metaally.models.progress (shown on long calls, in a terminal only)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import metaally as ma
-from metaally import progress
+from metaally.models import progress
 
 
 class _Terminal(io.StringIO):

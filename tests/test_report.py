@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import metaally as ma
-from metaally.report import AnalysisSettings, markdown_table, methods_paragraph, summary_markdown
+from metaally.report.summary import AnalysisSettings, markdown_table, methods_paragraph, summary_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"

@@ -1,4 +1,4 @@
-"""metaally.robust: cluster-robust inference beyond the metafor examples.
+"""metaally.models.robust: cluster-robust inference beyond the metafor examples.
 
 The linear-time Satterthwaite / HTZ algebra is checked against a dense, quadratic-time
 transcription of clubSandwich's definitions (``get_GH``, ``get_P_array``,

@@ -1,4 +1,4 @@
-"""metaally.sensitivity and its plot: each scenario changes what its name says, the default
+"""metaally.diagnostics.sensitivity and its plot: each scenario changes what its name says, the default
 analysis is ``pool_by_component``'s, and the Markdown verdicts follow from the table."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 import metaally as ma
-from metaally.pooling import NOTE_INDEPENDENT, NOTE_SINGLE_STUDY, NOTE_SMALL_DF
-from metaally.sensitivity import (
+from metaally.models.pooling import NOTE_INDEPENDENT, NOTE_SINGLE_STUDY, NOTE_SMALL_DF
+from metaally.diagnostics.sensitivity import (
     DEFAULT_GROUP,
     DEFAULT_NAME,
     SENSITIVITY_COLUMNS,

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import metaally as ma
-from metaally.studies import COLUMNS, METRICS, STUDY_LEVEL, validate_file
+from metaally.data.studies import COLUMNS, METRICS, STUDY_LEVEL, validate_file
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -146,7 +146,7 @@ def test_table2_loads_from_the_package() -> None:
 
 
 def test_packaged_copy_is_a_link_to_the_data_file() -> None:
-    packaged = ROOT / "metaally" / "data" / "table2.csv"
+    packaged = ROOT / "metaally" / "allyship" / "table2.csv"
     assert packaged.is_symlink()
     assert packaged.resolve() == TABLE2.resolve()
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from scipy.optimize import brentq
 
 import metaally as ma
-from metaally.tau2 import METHODS, estimate_tau2
+from metaally.models.tau2 import METHODS, estimate_tau2
 
 
 def _p_matrix(v, X, tau2):

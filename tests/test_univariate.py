@@ -11,7 +11,7 @@ from statsmodels.stats.meta_analysis import combine_effects
 from univariate_cases import REFERENCE, assert_fit_matches, case_id
 
 import metaally as ma
-from metaally.tau2 import estimate_tau2
+from metaally.models.tau2 import estimate_tau2
 
 BCG = REFERENCE["data"]["bcg"]
 YI, VI, ABLAT = (np.asarray(BCG[key], dtype=float) for key in ("yi", "vi", "mod"))

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import metaally as ma
-from metaally.tau2 import METHODS
+from metaally.models.tau2 import METHODS
 
 REL = 1e-7
 

@@ -70,7 +70,7 @@ def _frame(obj: Any, order: Any) -> pd.DataFrame:
     if isinstance(obj, pd.DataFrame):
         frame = obj
     else:
-        from metaally.diagnostics import cumulative
+        from metaally.diagnostics.influence import cumulative
 
         frame = cumulative(obj, order=order)
     missing = {"added", "estimate", "ci_low", "ci_high"} - set(frame.columns)

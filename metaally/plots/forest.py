@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from scipy.stats import norm
 
-from metaally.inputs import frame_yi_sei
+from metaally.models.inputs import frame_yi_sei
 from metaally.plots import style
 
 _ROW_INCHES = 0.2
@@ -271,7 +271,7 @@ def _empty_note(obj: Any) -> str | None:
 
 
 def _title(g: Any) -> str:
-    from metaally.pooling import level_label
+    from metaally.models.pooling import level_label
 
     return level_label(str(getattr(g, "level", "")))
 

@@ -18,10 +18,10 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from scipy.stats import norm
 
-from metaally.bias import TrimFillResult
-from metaally.inputs import frame_yi_sei
+from metaally.diagnostics.bias import TrimFillResult
+from metaally.models.inputs import frame_yi_sei
 from metaally.plots import style
-from metaally.univariate import random_effects
+from metaally.models.univariate import random_effects
 
 _SHADES = ("#ffffff", "#e4e4e4", "#c8c8c8")   # innermost (smallest level) to outermost
 

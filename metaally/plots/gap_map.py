@@ -50,7 +50,7 @@ def evidence_gap_map(
     the key printed under the map.  ``width`` is the figure width in inches when ``ax`` is
     not given.
     """
-    from metaally.pooling import level_label
+    from metaally.models.pooling import level_label
 
     missing = [c for c in _NEEDED if c not in cells.columns]
     if missing:

@@ -17,7 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from metaally.plots import style
-from metaally.pooling import level_label
+from metaally.models.pooling import level_label
 
 _ROW_INCHES = 0.19
 _LABEL_INCHES = 2.0
@@ -39,7 +39,7 @@ def sensitivity_plot(frame: pd.DataFrame, ax: Axes | Sequence[Axes] | None = Non
     missing = [c for c in _NEEDED if c not in frame.columns]
     if missing:
         raise ValueError(f"frame is missing column(s) {', '.join(missing)} "
-                         "(use metaally.sensitivity.sensitivity_analysis)")
+                         "(use metaally.diagnostics.sensitivity.sensitivity_analysis)")
     if frame.empty:
         raise ValueError("the sensitivity frame has no rows")
     components = list(dict.fromkeys(frame["component"]))

@@ -3,7 +3,7 @@
 Each reported value is first converted to Cohen's d by the function registered
 for its metric in ``TO_COHENS_D``, then corrected to Hedges' g with its
 large-sample sampling variance.  Adding a metric is one conversion function
-here plus its validation rule in ``metaally.studies.METRICS``.
+here plus its validation rule in ``metaally.data.studies.METRICS``.
 
 References
 ----------
@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from metaally.studies import METRICS
+from metaally.data.studies import METRICS
 
 RANGE_POLICIES = ("endpoints", "midpoint", "low", "high")
 ARMS_POLICIES = ("stated", "two")

@@ -28,12 +28,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from metaally.blocks import ClusterBlocks, cluster_blocks, cs_covariance
-from metaally.inputs import design_matrix, effect_arrays
-from metaally.printing import Printable, coef_table, fmt_num, pvalue_phrase
+from metaally.models.blocks import ClusterBlocks, cluster_blocks, cs_covariance
+from metaally.models.inputs import design_matrix, effect_arrays
+from metaally.models.printing import Printable, coef_table, fmt_num, pvalue_phrase
 
 if TYPE_CHECKING:
-    from metaally.robust import RobustResult
+    from metaally.models.robust import RobustResult
 
 _METHODS = ("REML", "ML")
 #: metafor's ``rma.mv`` warning when a random-effects factor has one level (one study).
@@ -265,8 +265,8 @@ class MultilevelResult(Printable):
     coef_names: list[str]
 
     def robust(self, adjust: str = "CR2") -> RobustResult:
-        """Cluster-robust inference clustered by study (see ``metaally.robust.robust``)."""
-        from metaally.robust import robust
+        """Cluster-robust inference clustered by study (see ``metaally.models.robust.robust``)."""
+        from metaally.models.robust import robust
 
         return robust(self, adjust=adjust)
 

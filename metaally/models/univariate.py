@@ -1,7 +1,7 @@
 """Univariate random- (and fixed-) effects models and meta-regression, as metafor's ``rma.uni``.
 
 Model: y_i = x_i'β + u_i + e_i, u_i ~ N(0, τ²), e_i ~ N(0, v_i).  τ² comes from
-:mod:`metaally.tau2`; β̂ = (X'WX)⁻¹X'Wy with w_i = 1/(v_i + τ̂²) and
+:mod:`metaally.models.tau2`; β̂ = (X'WX)⁻¹X'Wy with w_i = 1/(v_i + τ̂²) and
 Var(β̂) = (X'WX)⁻¹ (Viechtbauer 2010, J Stat Softw 36(3), §3).
 
 - ``test="knha"``: Var(β̂) scaled by s² = Σw_i(y_i − x_i'β̂)²/(k − p), t and F
@@ -33,10 +33,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from metaally.inputs import design_matrix, effect_arrays
-from metaally.printing import Printable, coef_table, fmt_num, pvalue_phrase
-from metaally.tau2 import METHODS, Problem, estimate, make_problem, solve_q, warn_fallback
-from metaally.wls import Design, WLSFit, inverse, logdet, rowdot, rowsum, trace_p
+from metaally.models.inputs import design_matrix, effect_arrays
+from metaally.models.printing import Printable, coef_table, fmt_num, pvalue_phrase
+from metaally.models.tau2 import METHODS, Problem, estimate, make_problem, solve_q, warn_fallback
+from metaally.models.wls import Design, WLSFit, inverse, logdet, rowdot, rowsum, trace_p
 
 TESTS = ("z", "knha", "adhoc")
 

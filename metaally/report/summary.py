@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from metaally import __version__
-from metaally.pooling import level_label
+from metaally.models.pooling import level_label
 
 FLOAT_FORMAT = "%.8g"
 

@@ -1,7 +1,7 @@
 """Many independent univariate meta-analyses at once, on the engine of ``random_effects``.
 
 Each row of ``Y``/``V`` is one data set (NaN-padded to a common width), fitted
-by :func:`metaally.univariate.fit_arrays`, the same vectorised code that
+by :func:`metaally.models.univariate.fit_arrays`, the same vectorised code that
 ``random_effects`` runs with one row, so the results agree row by row.  Rows
 are processed in chunks so that memory stays bounded (about 100 MB of
 temporaries per chunk) whatever the number of data sets.
@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from metaally.progress import progress_bar
-from metaally.tau2 import warn_fallback
-from metaally.univariate import FitArrays, check_options, fit_arrays
-from metaally.wls import Design
+from metaally.models.progress import progress_bar
+from metaally.models.tau2 import warn_fallback
+from metaally.models.univariate import FitArrays, check_options, fit_arrays
+from metaally.models.wls import Design
 
 CHUNK_ELEMENTS = 2_000_000
 """Entries (data sets × k × a design factor) fitted per chunk."""
@@ -42,7 +42,7 @@ def random_effects_batch(
     method, test, level, intercept : as in :func:`metaally.random_effects`.
     mods : moderators shared by all data sets, shape (k,) or (k, q), or one
         set per data set, shape (B, k, q).
-    progress : progress bar policy of :mod:`metaally.progress`.
+    progress : progress bar policy of :mod:`metaally.models.progress`.
 
     Returns
     -------

@@ -33,11 +33,11 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chi2, norm
 
-from metaally.che import multilevel
-from metaally.composite import aggregate
-from metaally.printing import Printable, fields_frame, fmt_num, fmt_pvalue
-from metaally.studies import COMPONENTS
-from metaally.univariate import RandomEffectsResult, random_effects
+from metaally.models.multilevel import multilevel
+from metaally.models.aggregate import aggregate
+from metaally.models.printing import Printable, fields_frame, fmt_num, fmt_pvalue
+from metaally.data.studies import COMPONENTS
+from metaally.models.univariate import RandomEffectsResult, random_effects
 
 MODELS: tuple[str, ...] = ("che", "aggregate", "univariate")
 

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from metaally.blocks import cluster_blocks, cs_covariance
-from metaally.inputs import effect_arrays
+from metaally.models.blocks import cluster_blocks, cs_covariance
+from metaally.models.inputs import effect_arrays
 
 
 def aggregate(yi: Any, vi: Any, cluster: Any, rho: float = 0.6) -> pd.DataFrame:

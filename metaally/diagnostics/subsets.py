@@ -17,7 +17,7 @@ metafor's ``gosh()`` takes a closed-form shortcut that reports H² = Q/(k − 1)
 (as for FE; below 1 when Q < k − 1, where ``rma`` itself reports H² = 1); so
 does this function, to give metafor's numbers.
 
-Every subset is an ordinary fit of :func:`metaally.univariate.fit_arrays`, the
+Every subset is an ordinary fit of :func:`metaally.models.univariate.fit_arrays`, the
 engine of :func:`metaally.random_effects`, run on masked copies of (yi, vi) in
 chunks of :data:`CHUNK_ELEMENTS` entries, so temporaries stay in the hundreds of
 megabytes; the result holds N subsets × (6 numbers + k flags).
@@ -32,11 +32,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from metaally.inputs import effect_arrays
-from metaally.printing import Printable, fmt_num
-from metaally.progress import progress_bar
-from metaally.univariate import check_options, fit_arrays
-from metaally.wls import Design
+from metaally.models.inputs import effect_arrays
+from metaally.models.printing import Printable, fmt_num
+from metaally.models.progress import progress_bar
+from metaally.models.univariate import check_options, fit_arrays
+from metaally.models.wls import Design
 
 MAX_SUBSETS = 10**6
 """metafor's limit: beyond this many subsets a random sample is fitted."""
@@ -134,7 +134,7 @@ def gosh(
     subsets : fit all 2^k − 1 subsets when there are at most this many
         (default 10^6), else this many random subsets.
     seed : seed (or numpy Generator) for the random subsets.
-    progress : progress bar policy of :mod:`metaally.progress`.
+    progress : progress bar policy of :mod:`metaally.models.progress`.
     slab : study labels (default "Study 1", ...), naming the columns of ``incl``.
 
     Each subset gives the estimate μ̂ (inverse-variance weighted mean with

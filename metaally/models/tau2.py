@@ -50,7 +50,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from metaally.wls import (
+from metaally.models.wls import (
     Design,
     WLSFit,
     logdet,

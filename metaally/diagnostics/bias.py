@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from metaally.che import multilevel
-from metaally.inputs import effect_arrays
-from metaally.printing import Printable, coef_table, fields_frame, fmt_num, pvalue_phrase
-from metaally.univariate import RandomEffectsResult, random_effects
+from metaally.models.multilevel import multilevel
+from metaally.models.inputs import effect_arrays
+from metaally.models.printing import Printable, coef_table, fields_frame, fmt_num, pvalue_phrase
+from metaally.models.univariate import RandomEffectsResult, random_effects
 
 # Largest k for which the rank test uses Kendall's exact null distribution (its
 # cost grows as k³); above it, and whenever there are ties, the normal

@@ -17,7 +17,7 @@ Psychol Methods 20(3):360-374; Good 2000 for sign flips):
   omnibus test: the proportion with QM* ≥ QM − ε.
 
 Every refit is a row of one batch run through
-:func:`metaally.univariate.fit_arrays` (the engine of ``random_effects``), in
+:func:`metaally.models.univariate.fit_arrays` (the engine of ``random_effects``), in
 chunks of :data:`CHUNK_ELEMENTS` entries, so memory stays bounded.
 """
 
@@ -30,10 +30,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from metaally.printing import Printable, coef_table, fmt_num, pvalue_phrase
-from metaally.progress import progress_bar
-from metaally.univariate import RandomEffectsResult, fit_arrays
-from metaally.wls import Design
+from metaally.models.printing import Printable, coef_table, fmt_num, pvalue_phrase
+from metaally.models.progress import progress_bar
+from metaally.models.univariate import RandomEffectsResult, fit_arrays
+from metaally.models.wls import Design
 
 COMPTOL = float(np.sqrt(np.finfo(float).eps))
 """metafor's ``comptol``: permuted statistics this close to the observed one count as ties."""
@@ -112,7 +112,7 @@ def permutation_test(
     n_perm : number of random permutations; the test is exact (all of them)
         when there are no more than this many distinct ones.
     seed : seed (or numpy Generator) for the random permutations.
-    progress : progress bar policy of :mod:`metaally.progress`.
+    progress : progress bar policy of :mod:`metaally.models.progress`.
 
     The model is refitted with the same ``method``, ``test``, ``level`` and
     (fixed) τ² as ``result``.  Two-sided p-value of coefficient j: the share of

@@ -33,9 +33,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from metaally.blocks import cluster_blocks
-from metaally.che import MultilevelResult, che_blocks, marginal_covariance
-from metaally.printing import Printable, coef_table, fields_frame, fmt_num, pvalue_phrase
+from metaally.models.blocks import cluster_blocks
+from metaally.models.multilevel import MultilevelResult, che_blocks, marginal_covariance
+from metaally.models.printing import Printable, coef_table, fields_frame, fmt_num, pvalue_phrase
 
 _ADJUSTMENTS = ("CR2", "CR1")
 _EIGEN_TOL = 1e-12  # eigenvalues below this count as zero (clubSandwich's matrix_power)

@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from metaally.effects import compute_effects
-from metaally.pooling import NOTE_SINGLE_STUDY, NOTE_SMALL_DF, level_label, pool_by
-from metaally.report import AnalysisSettings
-from metaally.studies import COMPONENTS
+from metaally.effects.compute import compute_effects
+from metaally.models.pooling import NOTE_SINGLE_STUDY, NOTE_SMALL_DF, level_label, pool_by
+from metaally.report.summary import AnalysisSettings
+from metaally.data.studies import COMPONENTS
 
 SENSITIVITY_COLUMNS: list[str] = [
     "scenario", "scenario_group", "component", "k_studies", "k_effects", "estimate", "se",

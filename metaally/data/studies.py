@@ -191,7 +191,7 @@ def load_studies(path: str | PathLike[str]) -> pd.DataFrame:
 
 def load_table2() -> pd.DataFrame:
     """Load the packaged copy of ``data/table2.csv`` (Table 2 of the review)."""
-    resource = resources.files("metaally").joinpath("data", "table2.csv")
+    resource = resources.files("metaally").joinpath("allyship", "table2.csv")
     with resources.as_file(resource) as path:
         return load_studies(path)
 

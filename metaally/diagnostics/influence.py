@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from metaally.che import MultilevelResult, multilevel
-from metaally.univariate import RandomEffectsResult, random_effects
+from metaally.models.multilevel import MultilevelResult, multilevel
+from metaally.models.univariate import RandomEffectsResult, random_effects
 
 Fitted = RandomEffectsResult | MultilevelResult
 

@@ -1,0 +1,1 @@
+"""Stage 1, data: the studies CSV — its schema, loading and validation."""

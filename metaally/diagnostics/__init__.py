@@ -1,0 +1,1 @@
+"""Stage 4, diagnostics: small-study bias, influence, subsets, permutation, sensitivity."""

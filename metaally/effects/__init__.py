@@ -1,0 +1,1 @@
+"""Stage 2, effect sizes: what studies report converted to Hedges' g and its sampling variance."""

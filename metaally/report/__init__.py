@@ -1,0 +1,1 @@
+"""Stage 6, report: tables and the written summary of fitted results."""
