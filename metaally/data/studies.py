@@ -48,6 +48,10 @@ COMPARATORS = ("control", "active")
 ROLES = ("intervention_effect", "association")
 DESIGNS = ("between", "prepost")
 DIRECTIONS = ("higher", "lower")
+#: What a comparison arm received (network meta-analysis nodes): ``control`` (no or neutral
+#: treatment), a technique, ``stereotype_confrontation`` (an active comparator no
+#: intervention arm uses), or ``unspecified`` (not described: a node of its own per study).
+COMPARATOR_TECHNIQUES = ("control", *TECHNIQUES, "stereotype_confrontation", "unspecified")
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,10 @@ COLUMNS: tuple[Column, ...] = (
     Column("value_high", "float", "upper bound of a reported range", blank_ok=True),
     Column("peer_reviewed", "bool", "true, or false for a preprint"),
     Column("notes", "text", "assumptions and remarks", blank_ok=True),
+    Column("comparator_technique", "multi",
+           "what the comparison arm received: control, or its technique(s), ';'-separated; "
+           "blank only for an association", required=False, blank_ok=True,
+           vocabulary=COMPARATOR_TECHNIQUES),
 )
 
 
@@ -413,6 +421,8 @@ def _check_row(
         _check_sizes(line, values, columns, problems)
     if not failed & {"metric", "role", "design", "value", "value_low", "value_high"}:
         _check_values(line, values, columns, problems)
+    if not failed & {"comparator", "comparator_technique", "role"}:
+        _check_comparator_technique(line, values, columns, problems)
     return _Record(line, raw, values) if len(problems) == before else None
 
 
@@ -463,6 +473,27 @@ def _check_values(line: int, v: dict[str, Any], columns: set[str], problems: _Pr
     if v.get("design") is not None and v["design"] not in metric.designs:
         problems.add(line, "design", f"metric {v['metric']} cannot come from a {v['design']} "
                      "design", "design " + " or ".join(metric.designs) + " for this metric")
+
+
+def _check_comparator_technique(
+    line: int, v: dict[str, Any], columns: set[str], problems: _Problems
+) -> None:
+    """``comparator_technique`` agrees with ``comparator`` and is given for every contrast."""
+    if "comparator_technique" not in columns:
+        return
+    given = v.get("comparator_technique")
+    if given is None:
+        if v.get("role") == "intervention_effect":
+            problems.add(line, "comparator_technique", "is blank for an intervention effect",
+                         "what the comparison arm received (control, a technique, or unspecified)")
+        return
+    words = given.split(";")
+    if v.get("comparator") == "control" and words != ["control"]:
+        problems.add(line, "comparator_technique", f"is {given!r} but comparator is control",
+                     "control")
+    elif v.get("comparator") == "active" and "control" in words:
+        problems.add(line, "comparator_technique", "is control but comparator is active",
+                     "the technique the active comparison arm received, or unspecified")
 
 
 def _check_duplicates(records: list[_Record], columns: set[str], problems: _Problems) -> None:
