@@ -232,6 +232,10 @@ for (name in names(networks)) {
   }
   out[[name]] <- entry
 }
+# arm-level data of senn2013 (for the arm_contrasts helper: to.wide + escalc + shared arm)
+out$senn2013$arms <- list(study = as.character(dat.senn2013$study),
+                          treatment = dat.senn2013$treatment, n = dat.senn2013$ni,
+                          mean = dat.senn2013$mi, sd = dat.senn2013$sdi)
 
 versions <- list(R = R.version.string, metafor = as.character(packageVersion("metafor")),
                  clubSandwich = as.character(packageVersion("clubSandwich")),
