@@ -82,6 +82,18 @@ _EXPORTS: dict[str, str] = {
     "write_summary": "metaally.report.summary",
     "what_works_section": "metaally.report.summary",
     "small_study_section": "metaally.report.summary",
+    # network meta-analysis (issue 18)
+    "network_meta_analysis": "metaally.models.network",
+    "NetworkResult": "metaally.models.network",
+    "InconsistencyTest": "metaally.models.network",
+    "network_components": "metaally.models.network",
+    "arm_contrasts": "metaally.effects.covariance",
+    "shared_arm_covariance": "metaally.effects.covariance",
+    "Contrasts": "metaally.effects.covariance",
+    "network_graph": "metaally.plots.network",
+    "league_heatmap": "metaally.plots.network",
+    "network_forest": "metaally.plots.network",
+    "ranking_plot": "metaally.plots.network",
 }
 
 __all__ = sorted(_EXPORTS)
