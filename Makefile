@@ -100,3 +100,13 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# network meta-analysis of the techniques (comparator_technique joins the two arms of a contrast)
+NETWORK := results/network_coef.csv results/network_pscores.csv results/network_league.csv \
+           $(foreach f,network_graph network_league network_forest network_ranking,\
+             figures/$(f).png figures/$(f).svg)
+
+figures: $(NETWORK)
+
+$(NETWORK) &: $(DATA) $(PACKAGE) analyses/network.py | $(STAMP)
+	$(PLOT) analyses/network.py

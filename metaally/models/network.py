@@ -190,11 +190,18 @@ def _estimate_tau2(studies: list[_Study], reml: bool, max_iter: int = 500) -> tu
     Newton steps on the observed information where it is positive, Fisher scoring
     otherwise, halved until the likelihood does not decrease, projected onto tau2 >= 0
     (held at 0 when the score there is negative).  Converged when tau2 moves by less than
-    1e-12 x (tau2 + the mean sampling variance); warns otherwise.
+    1e-12 x (tau2 + the mean sampling variance); warns otherwise.  When the information
+    about tau2 is zero (nothing in the residuals can separate it from sampling error)
+    tau2 is set to 0 with a warning.
     """
     scale = float(np.mean(np.concatenate([np.diag(s.V) for s in studies])))
     tau2 = 0.5 * scale
     fit = _evaluate(studies, tau2, reml)
+    if fit.info <= 1e-12 * scale**-2:
+        warnings.warn("tau2 is not identified: the contrasts leave no residual variation "
+                      "between comparisons (e.g. one contrast per comparison); tau2 set to 0",
+                      RuntimeWarning, stacklevel=3)
+        return 0.0, _evaluate(studies, 0.0, reml)
     for _ in range(max_iter):
         if tau2 <= 0.0 and fit.score <= 0.0:
             break

@@ -57,9 +57,11 @@ def network_graph(
     *,
     labels: Callable[[str], str] | None = None,
     title: str | None = None,
+    center: str | None = None,
     width: float = 7.0,
 ) -> Figure:
-    """Draw the network: nodes on a circle, each connected part in its own colour.
+    """Draw the network: nodes on a circle (``center``, e.g. the reference of a star-shaped
+    network, in the middle), each connected part in its own colour.
 
     Node area is proportional to ``participants[node]`` (else to the number of studies
     with that node); edge width to the number of studies comparing the two nodes
@@ -70,10 +72,15 @@ def network_graph(
     edges = network_edges(study, treat1, treat2)
     parts = network_components(treat1, treat2)
     nodes = [t for part in parts for t in part]
+    if center is not None and center not in nodes:
+        raise ValueError(f"center {center!r} is not a node of the network")
     label = labels or (lambda t: t)
-    n = len(nodes)
-    angle = {t: math.pi / 2 - 2 * math.pi * i / n for i, t in enumerate(nodes)}
+    ring = [t for t in nodes if t != center]
+    n = len(ring)
+    angle = {t: math.pi / 2 - 2 * math.pi * (i + 0.5) / n for i, t in enumerate(ring)}
     pos = {t: (math.cos(a), math.sin(a)) for t, a in angle.items()}
+    if center is not None:
+        pos[center] = (0.0, 0.0)
     if participants is not None:
         size = np.array([float(participants.get(t, 0.0)) for t in nodes])
         size_note = "node area: participants"
@@ -86,6 +93,7 @@ def network_graph(
     with plt.rc_context(style.RC):
         if ax is None:
             fig, ax = plt.subplots(figsize=(width, width * 0.75), layout="constrained")
+            _margin(fig)
         top = max(edges["n_studies"].max(), 1) if not edges.empty else 1
         for row in edges.itertuples(index=False):
             lw = 1.0 + 5.0 * row.n_studies / top
@@ -97,8 +105,10 @@ def network_graph(
                 continue
             ax.plot([xa, xb], [ya, yb], color=style.GUIDE, lw=lw, zorder=1,
                     solid_capstyle="round")
-            ax.text((xa + xb) / 2, (ya + yb) / 2, str(row.n_studies), ha="center",
-                    va="center", fontsize=7.5, color=style.MUTED, zorder=3,
+            # the number sits off the hub, nearer the outer node
+            where = {row.treat_a: 0.65, row.treat_b: 0.35}.get(center, 0.5)
+            ax.text(xa + where * (xb - xa), ya + where * (yb - ya), str(row.n_studies),
+                    ha="center", va="center", fontsize=7.5, color=style.MUTED, zorder=3,
                     bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none"})
         colour = {t: _PART_COLOURS[min(i, len(_PART_COLOURS) - 1)]
                   for i, part in enumerate(parts) for t in part}
@@ -106,6 +116,12 @@ def network_graph(
                    c=[colour[t] for t in nodes], zorder=2, edgecolors="white", linewidths=1.0)
         for t, a in zip(nodes, area, strict=True):
             x, y = pos[t]
+            if t == center:
+                ax.text(0.0, -0.1 - 0.1 * math.sqrt(a / area.max()), label(t), ha="center",
+                        va="top", fontsize=8, color=style.INK, fontweight="bold", zorder=4,
+                        bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none",
+                              "alpha": 0.85})
+                continue
             looped = any((edges["treat_a"] == t) & (edges["treat_b"] == t))
             push = 1.5 if looped else 1.14 + 0.12 * math.sqrt(a / area.max())
             ax.text(x * push, y * push, label(t), ha="center" if abs(x) < 0.3 else
@@ -118,7 +134,7 @@ def network_graph(
                       fontsize=7.5, title="not connected to each other",
                       title_fontsize=7.5)
         ax.set_xlim(-1.95, 1.95)
-        ax.set_ylim(-1.45, 1.45)
+        ax.set_ylim(-1.45, 1.62)
         ax.set_aspect("equal")
         ax.axis("off")
         ax.text(1.0, 0.0, f"{size_note}; edge width and number: studies",
@@ -167,6 +183,7 @@ def league_heatmap(
     higher_is_better: bool = True,
     labels: Callable[[str], str] | None = None,
     title: str | None = None,
+    measure: str = "Hedges' g",
     digits: int = 2,
 ) -> Figure:
     """League table as a heat map: cell (row, column) = row treatment minus column treatment
@@ -192,9 +209,8 @@ def league_heatmap(
         image = ax.imshow(values, cmap=cmap, norm=TwoSlopeNorm(0.0, -limit, limit))
         for i, a in enumerate(order):
             for j, b in enumerate(order):
-                if i == j:
-                    ax.text(j, i, label(a), ha="center", va="center", fontsize=7,
-                            fontweight="bold", wrap=True)
+                if i == j:  # the names are on the axes; the diagonal is blank
+                    ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, color="#ececec"))
                     continue
                 row = league.loc[(a, b)]
                 strong = abs(values[i, j]) > 0.6 * limit
@@ -211,7 +227,7 @@ def league_heatmap(
         bar = ax.figure.colorbar(image, ax=ax, shrink=0.6)
         better = "higher" if higher_is_better else "lower"
         bar.set_label(f"row minus column ({better} is better: teal = row better)")
-        ax.set_title(title or "League table: row treatment vs column treatment (95% CI)",
+        ax.set_title(title or f"League table: row minus column treatment, {measure} (95% CI)",
                      loc="left")
     return ax.figure
 
@@ -274,11 +290,12 @@ def ranking_plot(
         y = np.arange(len(p))
         ax.barh(y, p.to_numpy(), color=style.POOLED, height=0.6)
         for yi, value in zip(y, p.to_numpy(), strict=True):
-            ax.text(value + 0.01, yi, f"{value:.2f}", va="center", fontsize=7.5)
+            ax.text(value + 0.01, yi, f"{value:.2f}", va="center", fontsize=7.5, zorder=3,
+                    bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none"})
         ax.axvline(0.5, color=style.GUIDE, lw=0.8, ls="--")
         ax.set_yticks(y, [label(t) for t in p.index])
         ax.set_xlim(0, 1.08)
-        ax.set_xlabel("P-score (mean certainty of being better than another treatment)")
+        ax.set_xlabel("P-score: mean certainty of beating another treatment")
         _fix_tick_fonts(ax)
         ax.tick_params(axis="y", length=0)
         better = "higher" if higher_is_better else "lower"
