@@ -68,7 +68,8 @@ def technique_network(studies: pd.DataFrame, effects: pd.DataFrame,
     keys = studies.set_index(["study_id", "source_line"])["comparator_technique"]
     rows = effects[effects["included"]].reset_index(drop=True)
     comparator = keys.reindex(pd.MultiIndex.from_frame(rows[["study_id", "source_line"]]))
-    rows = rows.assign(treat2=comparator.to_numpy()).dropna(subset=["treat2"])
+    rows = rows.assign(treat2=comparator.replace("", np.nan).to_numpy())
+    rows = rows.dropna(subset=["treat2"])
     rows = rows.reset_index(drop=True)
     unspecified = rows["treat2"] == "unspecified"
     rows.loc[unspecified, "treat2"] = "unspecified (" + rows.loc[unspecified, "study_id"] + ")"
