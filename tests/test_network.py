@@ -239,3 +239,20 @@ def test_table_frames_are_plain_pandas() -> None:
     assert res.pscores().name == "pscore"
     assert {"treat1", "treat2", "estimate", "se", "ci_low", "ci_high", "pvalue"} <= set(
         res.league_table().columns)
+
+
+def test_robust_league_extends_robust_coef() -> None:
+    """The CR2 league row (t, reference) is the robust coefficient of t (clubSandwich values are
+    checked in the example tests); single-study contrasts are NaN, so are their P-scores."""
+    rob = fit("hasselblad1998").robust()
+    league = rob.league_table().set_index(["treat1", "treat2"])
+    for t in rob.treatments:
+        np.testing.assert_allclose(league.loc[(t, rob.reference), ["se", "df", "pvalue"]],
+                                   rob.coef.loc[t, ["se", "df", "pvalue"]], rtol=1e-10)
+    with pytest.warns(RuntimeWarning, match="single study"):
+        senn = fit("senn2013").robust()
+    league = senn.league_table().set_index(["treat1", "treat2"])
+    assert np.isnan(league.loc[("sitagliptin", "placebo"), "se"])
+    assert np.isfinite(league.loc[("sitagliptin", "acarbose"), "se"])
+    p = senn.pscores()
+    assert np.isnan(p["sitagliptin"]) and np.isfinite(p["acarbose"])

@@ -312,7 +312,8 @@ class NetworkResult(Printable):
         """Every ordered pair: ``treat1`` vs ``treat2`` = d_treat1 - d_treat2, with se, CI, p.
 
         se^2 = v_11 + v_22 - 2 v_12 from ``vcov``; CI and p from the normal distribution
-        (t with Satterthwaite df from the CR2 working model for a robust result).
+        (for a CR2-robust result: t with the contrast's Satterthwaite df, and NaN for a
+        contrast whose robust variance is 0, i.e. identified by a single study).
         """
         theta, cov = self._full()
         names = self.all_treatments
@@ -323,25 +324,25 @@ class NetworkResult(Printable):
                     continue
                 c = np.zeros(len(names))
                 c[i], c[j] = 1.0, -1.0
-                rows.append((a, b, float(c @ theta), float(np.sqrt(c @ cov @ c)),
-                             self._contrast_df(c[1:])))
+                se, df = float(np.sqrt(max(c @ cov @ c, 0.0))), float("nan")
+                if self.robust_parts is not None:
+                    model_var = c[1:] @ self.robust_parts.bread @ c[1:]
+                    defined = c @ cov @ c > 1e-12 * model_var
+                    se = se if defined else float("nan")
+                    df = _htz_nu(c[None, 1:], self.robust_parts) if defined else float("nan")
+                rows.append((a, b, float(c @ theta), se, df))
         out = pd.DataFrame(rows, columns=["treat1", "treat2", "estimate", "se", "df"])
         out["stat"] = out["estimate"] / out["se"]
-        finite_df = np.isfinite(out["df"])
-        crit = np.where(finite_df, stats.t.isf((1 - self.level) / 2, out["df"].where(finite_df, 1)),
-                        stats.norm.isf((1 - self.level) / 2))
-        tail = np.where(finite_df, 2 * stats.t.sf(np.abs(out["stat"]), out["df"].where(finite_df, 1)),
-                        2 * stats.norm.sf(np.abs(out["stat"])))
-        out["pvalue"] = tail
+        if self.robust_parts is None:
+            crit = stats.norm.isf((1 - self.level) / 2)
+            out["pvalue"] = 2 * stats.norm.sf(np.abs(out["stat"]))
+        else:
+            crit = stats.t.isf((1 - self.level) / 2, out["df"])
+            out["pvalue"] = 2 * stats.t.sf(np.abs(out["stat"]), out["df"])
         out["ci_low"] = out["estimate"] - crit * out["se"]
         out["ci_high"] = out["estimate"] + crit * out["se"]
         columns = ["treat1", "treat2", "estimate", "se", "stat", "pvalue", "ci_low", "ci_high"]
         return out[columns + (["df"] if self.robust_parts is not None else [])]
-
-    def _contrast_df(self, c: np.ndarray) -> float:
-        if self.robust_parts is None:
-            return float("nan")
-        return _htz_nu(c[None, :], self.robust_parts)
 
     def pscores(self, higher_is_better: bool = True) -> pd.Series:
         """P-scores (Rücker & Schwarzer 2015, BMC Med Res Methodol 15:58, eq. 2):
@@ -349,7 +350,9 @@ class NetworkResult(Printable):
             P_i = 1/(n - 1) sum_{j != i} Phi((d_i - d_j) / se(d_i - d_j))
 
         (Phi of the negated z when lower values are better): the mean certainty that
-        treatment i beats another.  Indexed by treatment, reference first.
+        treatment i beats another.  Indexed by treatment, reference first.  For a
+        CR2-robust result V_R is used, and a treatment with a contrast whose robust
+        variance is 0 gets NaN.
         """
         theta, cov = self._full()
         var = np.diag(cov)
@@ -360,6 +363,12 @@ class NetworkResult(Printable):
         if not higher_is_better:
             z = -z
         prob = stats.norm.cdf(z)
+        if self.robust_parts is not None:  # a contrast with robust variance 0: undefined
+            model = np.zeros_like(cov)
+            model[1:, 1:] = self.robust_parts.bread
+            mvar = np.diag(model)
+            model_se2 = mvar[:, None] + mvar[None, :] - 2.0 * model
+            prob[se**2 <= 1e-12 * model_se2] = np.nan
         np.fill_diagonal(prob, 0.0)
         return pd.Series(prob.sum(axis=1) / (n - 1), index=self.all_treatments, name="pscore")
 
