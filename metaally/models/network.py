@@ -429,8 +429,9 @@ class NetworkResult(Printable):
     def node_split(self) -> pd.DataFrame:
         """Direct vs indirect evidence for every comparison with both (side-splitting).
 
-        Node-splitting (Dias et al. 2010, Stat Med 29:932-944) in the side-splitting form
-        (Dias et al. 2010, sec. 3.3; White's ``network sidesplit``): for a pair A < B
+        Node-splitting (Dias et al. 2010, Stat Med 29:932-944) in its side-splitting form
+        for multi-arm studies (the split is attached to one arm, as in White's Stata
+        ``network sidesplit``; not netmeta's back-calculation or SIDDE): for a pair A < B
         (sorted names) observed together in some study, the B arm of every study holding
         both A and B gets its own shift delta (column [treat1 = B] - [treat2 = B] in those
         studies), tau2 re-estimated.  Then indirect = d_B - d_A, direct = indirect + delta
