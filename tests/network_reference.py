@@ -88,6 +88,9 @@ class NetworkExample:
             np.testing.assert_allclose(table[column], [s[column] for s in expected],
                                        rtol=RTOL, atol=1e-12, err_msg=column)
 
+    def test_ml(self) -> None:
+        assert_ml_matches(self.dataset)
+
     def test_cr2(self, res, ref) -> None:
         """clubSandwich's SE 0 / df NA for a coefficient one study identifies is NaN here."""
         se = floats(ref["cr2_se"])
@@ -101,3 +104,14 @@ class NetworkExample:
         np.testing.assert_allclose(rob.coef["se"], se, rtol=RTOL)
         np.testing.assert_allclose(rob.coef["df"], floats(ref["cr2_df"]), rtol=RTOL)
         np.testing.assert_allclose(rob.coef["pvalue"], floats(ref["cr2_p"]), rtol=RTOL)
+
+
+def assert_ml_matches(name: str) -> None:
+    """method="ML" against metafor's ``rma.mv(..., method = "ML")`` (estimates, se, tau2)."""
+    net, ref = NETWORKS[name], NETWORKS[name]["ml"]
+    res = ma.network_meta_analysis(net["yi"], net["V"], net["study"], net["treat1"],
+                                   net["treat2"], reference=net["reference"], method="ML")
+    np.testing.assert_allclose(res.coef["estimate"], ref["beta"], rtol=RTOL)
+    np.testing.assert_allclose(res.coef["se"], ref["se"], rtol=RTOL)
+    np.testing.assert_allclose(res.tau2, ref["tau2"], rtol=RTOL)
+    np.testing.assert_allclose(res.loglik, ref["loglik"], rtol=1e-9)

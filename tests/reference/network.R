@@ -101,10 +101,11 @@ contrast_matrix <- function(net, treatments) {
 # P = W - W X (X'WX)^-1 X'W with W = (V + tau^2 R)^-1):
 #   score = -1/2 tr(P R) + 1/2 y'P R P y,  information = 1/2 tr(P R P R),
 # until |score| < 1e-13 x information x tau^2, and the model refitted with tau^2 fixed there.
-fit_nma <- function(yi, V, X, study, comp, ctrl, btt = NULL) {
+# (ML: the score's trace term uses W in place of P.)
+fit_nma <- function(yi, V, X, study, comp, ctrl, btt = NULL, method = "REML") {
   fit <- function(ct, tau2 = NA) {
     rma.mv(yi, V, mods = ~ X - 1, random = ~ comp | study, rho = 1 / 2, tau2 = tau2,
-           method = "REML", control = ct, btt = btt)
+           method = method, control = ct, btt = btt)
   }
   res <- tryCatch(fit(ctrl), error = function(e) fit(ctrl2))
   R <- outer(study, study, "==") * ifelse(outer(comp, comp, "=="), 1, 1 / 2)
@@ -113,8 +114,9 @@ fit_nma <- function(yi, V, X, study, comp, ctrl, btt = NULL) {
     W <- solve(V + tau2 * R)
     P <- W - W %*% X %*% solve(t(X) %*% W %*% X) %*% t(X) %*% W
     PR <- P %*% R
-    score <- -0.5 * sum(diag(PR)) + 0.5 * num(t(yi) %*% PR %*% P %*% yi)
-    info <- 0.5 * sum(PR * t(PR))
+    TR <- if (method == "REML") PR else W %*% R
+    score <- -0.5 * sum(diag(TR)) + 0.5 * num(t(yi) %*% PR %*% P %*% yi)
+    info <- 0.5 * sum(TR * t(TR))
     if (tau2 <= 0 && score <= 0) { tau2 <- 0; break }
     step <- score / info
     tau2 <- max(tau2 + step, 0)
@@ -192,6 +194,9 @@ for (name in names(networks)) {
     pscore_higher = pscores(b, vb, TRUE), pscore_lower = pscores(b, vb, FALSE)
   )
   if (!grepl("_", name)) {
+    ml <- fit_nma(net$yi, net$V, X, net$study, comp, ctrl, method = "ML")
+    entry$ml <- list(beta = num(coef(ml)), se = num(ml$se), tau2 = num(ml$tau2),
+                     loglik = num(logLik(ml)))
     # CR2 (clubSandwich) clustered by study
     ct <- coef_test(res, vcov = "CR2", cluster = net$study, test = "Satterthwaite")
     entry$cr2_se <- num(ct$SE)
