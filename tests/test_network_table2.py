@@ -195,3 +195,18 @@ def test_network_graph_counts_studies_per_edge() -> None:
             lambda g: set(g["a"]) | set(g["b"]), include_groups=False))
     with pytest.raises(ValueError, match="center 'x' is not a node"):
         ma.network_graph(res.study, res.treat1, res.treat2, center="x")
+
+
+def test_unspecified_comparator_is_a_node_of_its_own_per_study() -> None:
+    """Two studies whose comparison arms are not described are never linked through them."""
+    studies, _ = _table2()
+    studies = studies.copy()
+    for sid in ("birnbaum2024", "lyubkyk2024"):
+        rows = (studies["study_id"] == sid) & (studies["role"] == "intervention_effect")
+        studies.loc[rows, ["comparator", "comparator_technique"]] = ["active", "unspecified"]
+    net = technique_network(studies, ma.compute_effects(studies))
+    nodes = set(net.frame["treat2"])
+    assert {"unspecified (birnbaum2024)", "unspecified (lyubkyk2024)"} <= nodes
+    parts = ma.network_components(net.frame["treat1"], net.frame["treat2"])
+    assert ["testimonials", "unspecified (birnbaum2024)"] in parts
+    assert ["leader_story", "unspecified (lyubkyk2024)"] in parts
