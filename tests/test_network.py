@@ -150,7 +150,7 @@ def test_sucra_converges_to_pscores() -> None:
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
 
 
-@settings(max_examples=25)
+@settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), higher=st.booleans())
 def test_pscores_average_one_half_and_reverse(seed: int, higher: bool) -> None:
     """mean P-score = 1/2; reversing the direction gives 1 - P (Rücker & Schwarzer 2015)."""
@@ -164,7 +164,7 @@ def test_pscores_average_one_half_and_reverse(seed: int, higher: bool) -> None:
     np.testing.assert_allclose(res.pscores(higher_is_better=not higher), 1.0 - p)
 
 
-@settings(max_examples=20)
+@settings(max_examples=20, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1))
 def test_reference_choice_and_row_orientation_do_not_matter(seed: int) -> None:
     """Re-basing on another reference, or flipping a row (y -> -y, treat1 <-> treat2), leaves
