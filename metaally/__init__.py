@@ -82,6 +82,13 @@ _EXPORTS: dict[str, str] = {
     "write_summary": "metaally.report.summary",
     "what_works_section": "metaally.report.summary",
     "small_study_section": "metaally.report.summary",
+    # planning: power, studies needed, simulation
+    "meta_power": "metaally.models.power",
+    "subgroup_power": "metaally.models.power",
+    "studies_needed": "metaally.models.power",
+    "StudiesNeeded": "metaally.models.power",
+    "simulate": "metaally.diagnostics.simulation",
+    "SimulationResult": "metaally.diagnostics.simulation",
 }
 
 __all__ = sorted(_EXPORTS)
