@@ -100,3 +100,8 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+PLANNING := results/studies_needed.csv results/coverage_small_k.csv
+figures: $(PLANNING)
+$(PLANNING) &: $(EFFECTS) $(PACKAGE) analyses/planning.py | $(STAMP)
+	$(PY) analyses/planning.py
