@@ -110,3 +110,8 @@ figures: $(NETWORK)
 
 $(NETWORK) &: $(DATA) $(PACKAGE) analyses/network.py | $(STAMP)
 	$(PLOT) analyses/network.py
+
+PLANNING := results/studies_needed.csv results/coverage_small_k.csv
+figures: $(PLANNING)
+$(PLANNING) &: $(EFFECTS) $(PACKAGE) analyses/planning.py | $(STAMP)
+	$(PY) analyses/planning.py

@@ -53,12 +53,13 @@ class Sizes:
     perm_k: int = 50
     n_perm: int = 10_000
     n_perm_metafor: int = 1000
+    sim_reps: int = 1_000_000
     repeats: int = 3
 
 
 QUICK = Sizes(k_large=10**4, k_metafor=200, che_clusters=500, che_clusters_metafor=30,
               batch=2000, batch_metafor=200, gosh_k=12, gosh_k_metafor=10, perm_k=20,
-              n_perm=500, n_perm_metafor=200, repeats=1)
+              n_perm=500, n_perm_metafor=200, sim_reps=20_000, repeats=1)
 
 
 def best_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
@@ -421,3 +422,40 @@ def _vs_metafor(
     if r is None or key not in r:
         return Row(case, size, seconds, f"{peer} (R not run)")
     return Row(case, size, seconds, peer, float(r[key]["seconds"]), check=check(r[key]))
+
+
+def simulation(s: Sizes, r: dict | None) -> list[Row]:
+    """simulate(): REML + knha meta-analyses of k = 10 per second on one core, and the same
+    grid on a 2-worker Dask LocalCluster (identical results required)."""
+    design = {"effect": 0.3, "k": 10, "n": 60, "tau": [0.0, 0.2], "sampling": "smd"}
+    reps = s.sim_reps // 2   # two cells
+
+    def run(**kwargs: Any) -> pd.DataFrame:
+        return _quiet(ma.simulate, design, "reml_knha", n_reps=reps, seed=17,
+                      chunk_reps=50_000, **kwargs).to_frame()
+
+    t, here = best_time(lambda: run(workers=1), s.repeats)
+    per_core = s.sim_reps / t
+    Y, V = batch_data(s.sim_reps // 10, 10, seed=18)
+    t_engine, _ = best_time(lambda: _quiet(ma.random_effects_batch, Y, V, method="REML",
+                                           test="knha"), s.repeats)
+    rows = [Row("simulate REML + knha, 1 process", f"{s.sim_reps:,} meta-analyses × k = 10", t,
+                peer="random_effects_batch on 1/10 of the data sets, × 10",
+                peer_seconds=10 * t_engine, target="≥ 10^5 per s per core",
+                met=per_core >= 1e5, peak_mb=peak_mb(lambda: run(workers=1)),
+                check=f"{per_core:,.0f} meta-analyses per second")]
+    try:
+        import distributed
+    except ImportError:
+        return rows
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        run(client=client)  # warm the workers (imports)
+        t_dask, remote = best_time(lambda: run(client=client), s.repeats)
+    same = here.equals(remote)
+    rows.append(Row("simulate REML + knha, Dask LocalCluster (2 workers)",
+                    f"{s.sim_reps:,} meta-analyses × k = 10", t_dask, peer="1 process",
+                    peer_seconds=t, check="identical to the in-process results: "
+                    + ("ok" if same else "FAIL")))
+    return rows

@@ -82,7 +82,7 @@ _EXPORTS: dict[str, str] = {
     "write_summary": "metaally.report.summary",
     "what_works_section": "metaally.report.summary",
     "small_study_section": "metaally.report.summary",
-    # network meta-analysis (issue 18)
+    # network meta-analysis
     "network_meta_analysis": "metaally.models.network",
     "NetworkResult": "metaally.models.network",
     "InconsistencyTest": "metaally.models.network",
@@ -94,6 +94,13 @@ _EXPORTS: dict[str, str] = {
     "league_heatmap": "metaally.plots.network",
     "network_forest": "metaally.plots.network",
     "ranking_plot": "metaally.plots.network",
+    # planning: power, studies needed, simulation
+    "meta_power": "metaally.models.power",
+    "subgroup_power": "metaally.models.power",
+    "studies_needed": "metaally.models.power",
+    "StudiesNeeded": "metaally.models.power",
+    "simulate": "metaally.diagnostics.simulation",
+    "SimulationResult": "metaally.diagnostics.simulation",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,0 +1,89 @@
+"""Run independent chunks of work in this process, in local processes, or on a Dask cluster.
+
+Every chunk is a picklable ``(function, argument)`` pair whose result depends on
+its argument alone (each chunk seeds its own generator from a
+``numpy.random.SeedSequence`` key), so the three executors return identical
+results in the same order; only the wall time differs.
+
+- ``client=None, workers=1``: in this process;
+- ``client=None, workers=None`` (default): a pool of ``os.cpu_count()`` local
+  processes when there is more than one chunk (``spawn`` start method, so no
+  forked BLAS threads), else in this process;
+- ``client`` a ``dask.distributed.Client`` or a scheduler address (``"tcp://…"``):
+  the chunks are mapped on that cluster and gathered in submission order.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from metaally.models.progress import progress_bar
+
+__all__ = ["run_chunks"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def run_chunks(
+    func: Callable[[T], R],
+    chunks: Sequence[T],
+    *,
+    client: Any = None,
+    workers: int | None = None,
+    progress: bool | None = None,
+    desc: str = "chunks",
+) -> list[R]:
+    """``[func(c) for c in chunks]``, computed by the executor the arguments choose (see module)."""
+    if workers is not None and int(workers) < 1:
+        raise ValueError(f"workers must be a positive number of processes; got {workers!r}")
+    bar = progress_bar(len(chunks), desc, "chunks", progress)
+    try:
+        if client is not None:
+            return _on_dask(func, chunks, client, bar)
+        n_proc = (os.cpu_count() or 1) if workers is None else int(workers)
+        if n_proc <= 1 or len(chunks) <= 1:
+            out = []
+            for c in chunks:
+                out.append(func(c))
+                bar.update(1)
+            return out
+        return _on_processes(func, chunks, min(n_proc, len(chunks)), bar)
+    finally:
+        bar.close()
+
+
+def _on_processes(func: Callable[[T], R], chunks: Sequence[T], n_proc: int, bar: Any) -> list[R]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=n_proc, mp_context=context) as pool:
+        out = []
+        for result in pool.map(func, chunks):
+            out.append(result)
+            bar.update(1)
+        return out
+
+
+def _on_dask(func: Callable[[T], R], chunks: Sequence[T], client: Any, bar: Any) -> list[R]:
+    if isinstance(client, str):
+        try:
+            from distributed import Client
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ValueError(
+                "client is a scheduler address but dask.distributed is not installed "
+                "(pip install 'dask[distributed]')"
+            ) from exc
+        with Client(client) as connected:
+            return _on_dask(func, chunks, connected, bar)
+    if not hasattr(client, "map") or not hasattr(client, "gather"):
+        raise ValueError("client must be a dask.distributed.Client or a scheduler address")
+    futures = client.map(func, list(chunks), pure=False)
+    out = []
+    for future in futures:  # gathered in submission order, whatever finishes first
+        out.append(future.result())
+        bar.update(1)
+    return out
