@@ -82,6 +82,12 @@ _EXPORTS: dict[str, str] = {
     "write_summary": "metaally.report.summary",
     "what_works_section": "metaally.report.summary",
     "small_study_section": "metaally.report.summary",
+    # effect sizes from what papers report (issue 13 A/B): metafor's escalc and the converters
+    "escalc": "metaally.effects.escalc",
+    "MEASURES": "metaally.effects.escalc",
+    "mean_sd_from_median": "metaally.effects.converters",
+    "se_from_ci": "metaally.effects.converters",
+    "cluster_adjust": "metaally.effects.converters",
 }
 
 __all__ = sorted(_EXPORTS)
