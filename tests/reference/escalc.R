@@ -81,7 +81,8 @@ z975 <- qnorm(0.975)
 cmi <- function(m) exp(lgamma(m / 2) - log(sqrt(m / 2)) - lgamma((m - 1) / 2))
 smd_d <- function(d, n1, n2) escalc("SMD", di = d, n1i = n1, n2i = n2)
 smd_t <- function(t, n1, n2) escalc("SMD", ti = t, n1i = n1, n2i = n2)
-# mean/SD from a median (Luo et al. 2018 means; Wan et al. 2014 / Shi et al. 2020 SDs)
+# mean/SD from a median (Luo et al. 2018 means; Wan et al. 2014 / Shi et al. 2020 SDs);
+# xi(n) is Wan's exact expected range for n <= 50 (their Table 1), the approximation above
 xi <- function(n) {
   if (n <= 50) integrate(function(x) 1 - pnorm(x)^n - pnorm(-x)^n, -Inf, Inf, rel.tol = 1e-13)$value
   else 2 * qnorm((n - 0.375) / (n + 0.25))
@@ -92,7 +93,7 @@ from_median <- function(med, n, q1 = NA, q3 = NA, lo = NA, hi = NA) {
     w1 <- 2.2 / (2.2 + n^0.75); w2 <- 0.7 - 0.72 / n^0.55
     w <- 1 / (1 + 0.07 * n^0.6)
     c(w1 * (lo + hi) / 2 + w2 * (q1 + q3) / 2 + (1 - w1 - w2) * med,
-      w * (hi - lo) / xi(n) + (1 - w) * (q3 - q1) / eta(n))
+      w * (hi - lo) / (2 * qnorm((n - 0.375) / (n + 0.25))) + (1 - w) * (q3 - q1) / eta(n))
   } else if (!is.na(q1)) {
     w <- 0.7 + 0.39 / n
     c(w * (q1 + q3) / 2 + (1 - w) * med, (q3 - q1) / eta(n))
