@@ -84,7 +84,7 @@ def t_from_p(p: np.ndarray, df: np.ndarray) -> np.ndarray:
     return stats.t.isf(np.asarray(p, dtype=float) / 2.0, np.asarray(df, dtype=float))
 
 
-# --------------------------------------------------------------------------- one function per metric
+# --------------------------------------------------------------------------- one per metric
 
 
 @dataclass(frozen=True)
@@ -219,7 +219,8 @@ def _metric_counts(rows, value, n1, n2):
     e1, e2 = _col(rows, "events1"), _col(rows, "events2")
     es = escalc("OR2DL", ai=e1, n1i=n1, ci=e2, n2i=n2)
     zero = (e1 == 0) | (e2 == 0) | (e1 == n1) | (e2 == n2)
-    steps = [f"OR2DL from the 2x2 table (escalc){'; 1/2 added to each cell (a zero cell)' if z else ''}"
+    added = "; 1/2 added to each cell (a zero cell)"
+    steps = [f"OR2DL from the 2x2 table (escalc){added if z else ''}"
              f"; d=ln(OR)*sqrt(3)/pi={y:.6f}, vi=3/pi^2*(1/a+1/b+1/c+1/d)={v:.6f}"
              for z, y, v in zip(zero, es["yi"], es["vi"], strict=True)]
     yi, notes = _oriented(es["yi"].to_numpy(), rows)

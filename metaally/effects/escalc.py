@@ -210,7 +210,7 @@ def _smcc(m1i, m2i, sd1i, sd2i, ni, ri, vtype):
 
 
 def _log_odds_ratio(ai, bi, ci, di, add, to):
-    """ln OR = logit(p1) − logit(p2) and v = 1/a + 1/b + 1/c + 1/d, after the zero-cell correction."""
+    """ln OR = logit(p1) − logit(p2), v = 1/a + 1/b + 1/c + 1/d, after the zero-cell correction."""
     a, b, c, d = _cells(ai, bi, ci, di, add, to)
     p1, p2 = a / (a + b), c / (c + d)
     return np.log(p1 / (1.0 - p1)) - np.log(p2 / (1.0 - p2)), 1.0 / a + 1.0 / b + 1.0 / c + 1.0 / d
@@ -279,7 +279,7 @@ def escalc(
     to: str = "only0",
     **columns: object,
 ) -> pd.DataFrame:
-    """Effect sizes ``yi`` and sampling variances ``vi``, one row per input row (metafor's ``escalc``).
+    """Effect sizes ``yi`` and sampling variances ``vi``, one row per input row (metafor's escalc).
 
     Parameters
     ----------
