@@ -375,7 +375,8 @@ def compute_effects(
         es = escalc("SMCR", m1i=d[prepost], m2i=0.0, sd1i=1.0, ni=n1[prepost], ri=prepost_r)
         yi[prepost], vi[prepost] = es["yi"].to_numpy(), es["vi"].to_numpy()
         for i in np.flatnonzero(prepost):
-            steps[i] = (f"d={d[i]:.6f} as a standardised mean change (design_policy='prepost'); "
+            steps[i] = (f"pre-post (design_policy='prepost'): d={d[i]:.6f} as a standardised "
+                        "mean change; "
                         f"SMCR (escalc): exact J=c({n1[i] - 1:g})={float(hedges_c(n1[i] - 1)):.6f},"
                         f" g={yi[i]:.6f}, vi=2(1-r)/n+g^2/(2n)={vi[i]:.6f}, r={prepost_r:g}")
     _adjust_clusters(rows, yi, vi, n1, n2, steps)

@@ -211,7 +211,8 @@ def cluster_adjust(
     vi = big_n / (n1 * n2) * deff + d_t**2 * numerator / (
         2.0 * ((big_n - 2.0) - 2.0 * (m - 1.0) * rho) ** 2
     )
-    return ClusterAdjusted(d_t, vi, deff)
+    d_t, vi, deff = np.broadcast_arrays(d_t, vi, deff)
+    return ClusterAdjusted(d_t, vi, deff.copy())
 
 
 __all__ = ["ClusterAdjusted", "MeanSD", "cluster_adjust", "expected_normal_range",
