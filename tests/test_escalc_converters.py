@@ -160,7 +160,7 @@ def test_cluster_adjust_by_hand() -> None:
     num = 98 * 0.8**2 + 10 * 80 * 0.04 + 2 * 80 * 0.2 * 0.8
     assert res.yi == pytest.approx(d_t, rel=1e-14)
     assert res.design_effect == pytest.approx(2.8, rel=1e-15)
-    assert res.vi == pytest.approx(big_n / 2500 * 2.8 + d_t**2 * num / (2 * (98 - 3.6) ** 2),
+    assert res.vi == pytest.approx(big_n / 2500 * 2.8 + d_t**2 * num / (2 * 98 * (98 - 3.6)),
                                    rel=1e-14)
 
 

@@ -182,11 +182,11 @@ def cluster_adjust(
 
     Hedges (2007), equal cluster sizes n, N = n1 + n2 individuals, ICC ρ: the
     SMD computed with the total SD ignoring clustering is rescaled to
-    d_T = d·√(1 − 2(n − 1)ρ/(N − 2)), with variance
+    d_T = d·√(1 − 2(n − 1)ρ/(N − 2)) (eq. 15), with variance (eq. 16)
 
         v(d_T) = (N/(n1·n2))·(1 + (n − 1)ρ)
                  + d_T²·[(N − 2)(1 − ρ)² + n(N − 2n)ρ² + 2(N − 2n)ρ(1 − ρ)]
-                   / (2·[(N − 2) − 2(n − 1)ρ]²),
+                   / (2(N − 2)·[(N − 2) − 2(n − 1)ρ]),
 
     whose first term is the usual variance times the design effect 1 + (n − 1)ρ.
     With ρ = 0 it is 1/n1 + 1/n2 + d²/(2(N − 2)).  ``yi`` is the SMD as
@@ -209,7 +209,7 @@ def cluster_adjust(
     numerator = ((big_n - 2.0) * (1.0 - rho) ** 2 + m * (big_n - 2.0 * m) * rho**2
                  + 2.0 * (big_n - 2.0 * m) * rho * (1.0 - rho))
     vi = big_n / (n1 * n2) * deff + d_t**2 * numerator / (
-        2.0 * ((big_n - 2.0) - 2.0 * (m - 1.0) * rho) ** 2
+        2.0 * (big_n - 2.0) * ((big_n - 2.0) - 2.0 * (m - 1.0) * rho)
     )
     d_t, vi, deff = np.broadcast_arrays(d_t, vi, deff)
     return ClusterAdjusted(d_t, vi, deff.copy())

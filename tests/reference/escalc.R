@@ -102,13 +102,13 @@ from_median <- function(med, n, q1 = NA, q3 = NA, lo = NA, hi = NA) {
     c(w * (lo + hi) / 2 + (1 - w) * med, (hi - lo) / xi(n))
   }
 }
-# Hedges (2007): d_T and its variance for a cluster-randomised two-group design
+# Hedges (2007), eqs. 15-16: d_T and its variance for a cluster-randomised two-group design
 cluster <- function(es, n1, n2, icc, m) {
   N <- n1 + n2
   dt <- es$yi * sqrt(1 - 2 * (m - 1) * icc / (N - 2))
   vt <- N / (n1 * n2) * (1 + (m - 1) * icc) +
     dt^2 * ((N - 2) * (1 - icc)^2 + m * (N - 2 * m) * icc^2 + 2 * (N - 2 * m) * icc * (1 - icc)) /
-    (2 * ((N - 2) - 2 * (m - 1) * icc)^2)
+    (2 * (N - 2) * ((N - 2) - 2 * (m - 1) * icc))
   list(yi = dt, vi = vt)
 }
 
