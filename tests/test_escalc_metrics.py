@@ -186,3 +186,17 @@ def test_means_with_direction_lower_are_reversed(appended_effects: pd.DataFrame)
                            & appended_effects["metric"].eq("means")].iloc[0]
     # mean1 < mean2 on an outcome where lower is the effect: a positive g
     assert row["yi"] > 0 and "sign reversed" in row["derivation"]
+
+
+def test_blank_r_prepost_follows_prepost_r(tmp_path: Path, appended_effects: pd.DataFrame) -> None:
+    """A blank r_prepost takes compute_effects' prepost_r (sensitivity); a given one is kept."""
+    studies = ma.load_studies(_appended(tmp_path))
+    other = ma.compute_effects(studies, prepost_r=0.3)
+    rows = other[other["metric"] == "prepost"]
+    base = appended_effects[appended_effects["metric"] == "prepost"]
+    blank = base["derivation"].str.contains("assumed", regex=False).to_numpy()
+    assert blank.tolist() == [False, True]
+    assert rows["derivation"].iloc[1].endswith("r_prepost = 0.3 assumed")
+    assert rows["vi"].iloc[0] == base["vi"].iloc[0]
+    # vi = sum over arms of 2(1 - r)/n + g^2/(2n): a smaller r gives a larger variance
+    assert rows["vi"].iloc[1] > base["vi"].iloc[1]

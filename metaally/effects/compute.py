@@ -43,8 +43,6 @@ from metaally.effects.escalc import escalc, hedges_c, log_odds_ratio_to_d, smd_v
 RANGE_POLICIES = ("endpoints", "midpoint", "low", "high")
 ARMS_POLICIES = ("stated", "two")
 DESIGN_POLICIES = ("between", "prepost")
-#: r_prepost assumed where a prepost row leaves it blank (sensitivity: ``prepost_r``).
-DEFAULT_PREPOST_R = 0.5
 
 #: Columns of the table returned by ``compute_effects``, in order.
 EFFECT_COLUMNS = (
@@ -262,9 +260,9 @@ def _metric_medians(rows, value, n1, n2):
 
 
 def _metric_prepost(rows, value, n1, n2):
+    # compute_effects fills a blank r_prepost with its prepost_r and marks it assumed
     r = _col(rows, "r_prepost")
-    assumed = np.isnan(r)
-    r = np.where(assumed, DEFAULT_PREPOST_R, r)
+    assumed = rows["_r_assumed"].to_numpy(dtype=bool)
     arms = [escalc("SMCR", m1i=_col(rows, f"mean_post{k}"), m2i=_col(rows, f"mean_pre{k}"),
                    sd1i=_col(rows, f"sd_pre{k}"), ni=n, ri=r)
             for k, n in (("1", n1), ("2", n2))]
@@ -273,7 +271,7 @@ def _metric_prepost(rows, value, n1, n2):
     steps = [
         f"difference of SMCRs (Morris 2008; escalc SMCR per arm, exact J=c(n-1), pre-test SD): "
         f"{a:.6f} - {b:.6f} = {y:.6f}; vi=sum of 2(1-r)/n+g^2/(2n)={v:.6f}; "
-        + (f"r_prepost = {DEFAULT_PREPOST_R:g} assumed" if flag else f"r_prepost={r_:g}")
+        + (f"r_prepost = {r_:g} assumed" if flag else f"r_prepost={r_:g}")
         for a, b, y, v, r_, flag in zip(arms[0]["yi"], arms[1]["yi"], yi, vi, r, assumed,
                                         strict=True)
     ]
@@ -331,6 +329,9 @@ def compute_effects(
     arms_policy : ``stated`` splits the total n evenly over ``arms``
         conditions (n1 = n2 = n/arms); ``two`` splits it over two
         (n1 = n2 = n/2).  Per-arm ``n1``/``n2``, where given, are always used.
+    prepost_r : the pre-post correlation assumed where a ``prepost`` row leaves
+        ``r_prepost`` blank (said in its derivation), and the one the
+        ``design_policy="prepost"`` variances use.
     design_policy : ``between`` (default, Table 2's header) treats every row
         as a two-group contrast; ``prepost`` treats the d of rows whose
         ``design`` is ``prepost`` (metrics d, f2, r) as a standardised mean
@@ -358,6 +359,9 @@ def compute_effects(
             + "; load it with metaally.load_studies or metaally.load_table2"
         )
     rows = _expand_ranges(studies, range_policy)
+    r_given = _col(rows, "r_prepost")
+    rows = rows.assign(r_prepost=np.where(np.isnan(r_given), prepost_r, r_given),
+                       _r_assumed=np.isnan(r_given))
     n1, n2, split = _arm_sizes(rows, arms_policy)
     value = rows["value_used"].to_numpy(dtype=float)
     yi, vi, d = (np.full(len(rows), np.nan) for _ in range(3))
