@@ -56,15 +56,12 @@ def hedges_c(m: Array) -> Array:
     n = 1e6.  Defined for m > 1.
     """
     m = np.asarray(m, dtype=float)
-    return _libm_c(gammaln(m / 2.0), gammaln((m - 1.0) / 2.0), m)
-
-
-def _c_scalar(lg_half: float, lg_half_less: float, m: float) -> float:
-    # metafor's order of operations: the lgamma values are ~1e7 at n = 1e6
-    return math.exp(lg_half - math.log(math.sqrt(m / 2.0)) - lg_half_less)
-
-
-_libm_c = np.vectorize(_c_scalar, otypes=[float])
+    values, inverse = np.unique(m, return_inverse=True)  # group sizes repeat: compute each once
+    lg_half, lg_half_less = gammaln(values / 2.0), gammaln((values - 1.0) / 2.0)
+    # metafor's order of operations (the lgamma values are ~1e7 at n = 1e6)
+    c = [math.exp(a - math.log(math.sqrt(x / 2.0)) - b) if x > 1 else math.nan
+         for a, b, x in zip(lg_half.tolist(), lg_half_less.tolist(), values.tolist(), strict=True)]
+    return np.asarray(c, dtype=float)[inverse].reshape(m.shape)
 
 
 def smd_variance_ls(yi: Array, n1i: Array, n2i: Array) -> Array:
