@@ -101,6 +101,12 @@ _EXPORTS: dict[str, str] = {
     "StudiesNeeded": "metaally.models.power",
     "simulate": "metaally.diagnostics.simulation",
     "SimulationResult": "metaally.diagnostics.simulation",
+    # effect sizes from what papers report (issue 13 A/B): metafor's escalc and the converters
+    "escalc": "metaally.effects.escalc",
+    "MEASURES": "metaally.effects.escalc",
+    "mean_sd_from_median": "metaally.effects.converters",
+    "se_from_ci": "metaally.effects.converters",
+    "cluster_adjust": "metaally.effects.converters",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -11,20 +11,10 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.special import gammaln
 
 import metaally as ma
-from metaally.effects.compute import (
-    EFFECT_COLUMNS,
-    TO_COHENS_D,
-    d_from_f2,
-    d_from_r,
-    d_from_t,
-    g_between,
-    g_prepost,
-    hedges_j,
-)
 from metaally.data.studies import METRICS
+from metaally.effects.compute import EFFECT_COLUMNS, METRIC_EFFECTS, d_from_f2, d_from_r
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -42,32 +32,22 @@ def effects(table2: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------- conversions
 
 
-def test_hedges_j_by_hand() -> None:
-    # df = 10: J = 1 - 3/(4*10 - 1) = 1 - 3/39 = 36/39
-    assert hedges_j(10) == pytest.approx(36 / 39, rel=1e-15)
+def exact_j(m: float) -> float:
+    """Hedges' (1981) c(m) = Γ(m/2)/(√(m/2)·Γ((m−1)/2)), here with the standard library."""
+    return math.exp(math.lgamma(m / 2) - 0.5 * math.log(m / 2) - math.lgamma((m - 1) / 2))
 
 
-def test_g_between_by_hand() -> None:
-    # d = 0.5, n1 = n2 = 20: df = 38, J = 1 - 3/151 = 148/151, g = 0.5 * 148/151 = 74/151;
-    # v = (20 + 20)/(20 * 20) + g^2/(2 * 40) = 0.1 + (74/151)^2 / 80
-    g, v = g_between(0.5, 20, 20)
-    assert g == pytest.approx(74 / 151, rel=1e-14)
-    assert v == pytest.approx(0.1 + (74 / 151) ** 2 / 80, rel=1e-14)
+def test_exact_j_by_hand() -> None:
+    # m = 4: Γ(2)/(√2·Γ(3/2)) = 1/(√2·√π/2) = √(2/π)
+    assert exact_j(4) == pytest.approx(math.sqrt(2 / math.pi), rel=1e-15)
 
 
-def test_g_between_unequal_arms_by_hand() -> None:
-    # d = -1, n1 = 10, n2 = 30: df = 38 as above, g = -148/151; v = 40/300 + g^2/80
-    g, v = g_between(-1.0, 10, 30)
-    assert g == pytest.approx(-148 / 151, rel=1e-14)
-    assert v == pytest.approx(40 / 300 + (148 / 151) ** 2 / 80, rel=1e-14)
-
-
-def test_g_prepost_by_hand() -> None:
-    # d = 0.5, n = 26, r = 0.5: df = 25, J = 1 - 3/99 = 32/33, g = 16/33;
-    # v = (1/26 + g^2/52) * 2 * (1 - 0.5) = 1/26 + (16/33)^2/52
-    g, v = g_prepost(0.5, 26, 0.5)
-    assert g == pytest.approx(16 / 33, rel=1e-14)
-    assert v == pytest.approx(1 / 26 + (16 / 33) ** 2 / 52, rel=1e-14)
+def test_d_row_by_hand() -> None:
+    # d = 0.5, n1 = n2 = 20: g = c(38)*0.5, v = 0.1 + g^2/80
+    row = ma.escalc("SMD", di=0.5, n1i=20, n2i=20).iloc[0]
+    g = exact_j(38) * 0.5
+    assert row["yi"] == pytest.approx(g, rel=1e-14)
+    assert row["vi"] == pytest.approx(0.1 + g**2 / 80, rel=1e-14)
 
 
 def test_d_from_f2_by_hand() -> None:
@@ -82,11 +62,6 @@ def test_d_from_r_by_hand() -> None:
     assert d_from_r(-0.6) == pytest.approx(-1.5, rel=1e-15)
 
 
-def test_d_from_t_by_hand() -> None:
-    # t = 2, n1 = n2 = 50: sqrt(1/50 + 1/50) = sqrt(0.04) = 0.2, d = 0.4
-    assert d_from_t(2.0, 50, 50) == pytest.approx(0.4, rel=1e-15)
-
-
 def test_t_rows_use_the_arm_sizes(tmp_path: Path) -> None:
     # the fixture's first row as t = 2.5 with n = 100 over 2 arms: d = 2.5 * sqrt(2/50) = 0.5
     text = (FIXTURES / "valid.csv").read_text(encoding="utf-8")
@@ -94,12 +69,12 @@ def test_t_rows_use_the_arm_sizes(tmp_path: Path) -> None:
     path.write_text(text.replace(",d,0.5,", ",t,2.5,", 1), encoding="utf-8")
     row = ma.compute_effects(ma.load_studies(path)).iloc[0]
     assert row["metric"] == "t"
-    assert row["yi"] == pytest.approx(0.5 * (1 - 3 / (4 * 98 - 1)), rel=1e-14)
+    assert row["yi"] == pytest.approx(0.5 * exact_j(98), rel=1e-14)
     assert "d=t*sqrt(1/n1+1/n2)=0.500000" in row["derivation"]
 
 
 def test_every_contrast_metric_has_a_conversion() -> None:
-    assert set(TO_COHENS_D) == {name for name, m in METRICS.items() if m.contrast}
+    assert set(METRIC_EFFECTS) == {name for name, m in METRICS.items() if m.contrast}
 
 
 # --------------------------------------------------------------------------- the table
@@ -115,9 +90,9 @@ def test_table_shape_and_columns(table2: pd.DataFrame) -> None:
 
 
 def test_bonam_row_by_hand(effects: pd.DataFrame) -> None:
-    # d = 0.27, n = 387 over 2 arms: n1 = n2 = 193.5, df = 385, J = 1 - 3/1539
+    # d = 0.27, n = 387 over 2 arms: n1 = n2 = 193.5, df = 385, exact J = c(385)
     row = effects.loc["bonam2019-01"]
-    g = 0.27 * (1 - 3 / 1539)
+    g = 0.27 * exact_j(385)
     assert row["yi"] == pytest.approx(g, rel=1e-14)
     assert row["vi"] == pytest.approx(387 / 193.5**2 + g**2 / 774, rel=1e-14)
     assert row["sei"] == pytest.approx(math.sqrt(row["vi"]), rel=1e-15)
@@ -127,7 +102,7 @@ def test_bonam_row_by_hand(effects: pd.DataFrame) -> None:
 def test_f2_row_by_hand(effects: pd.DataFrame) -> None:
     # dietze2020: f2 = 0.011 -> d = 2 * sqrt(0.011); n = 1861 over 2 arms, df = 1859
     row = effects.loc["dietze2020-01"]
-    g = 2 * math.sqrt(0.011) * (1 - 3 / (4 * 1859 - 1))
+    g = 2 * math.sqrt(0.011) * exact_j(1859)
     assert row["yi"] == pytest.approx(g, rel=1e-14)
     assert row["vi"] == pytest.approx(1861 / 930.5**2 + g**2 / (2 * 1861), rel=1e-14)
     assert "d=2*sqrt(f2)=0.209762" in row["derivation"]
@@ -176,7 +151,7 @@ def test_arms_policy_two(table2: pd.DataFrame) -> None:
     stated = ma.compute_effects(table2).set_index("es_id").loc["mossracusin2018-01"]
     two = ma.compute_effects(table2, arms_policy="two").set_index("es_id").loc["mossracusin2018-01"]
     assert (stated["n1"], two["n1"]) == (37.0, 74.0)
-    g = 0.55 * (1 - 3 / (4 * 146 - 1))
+    g = 0.55 * exact_j(146)
     assert two["vi"] == pytest.approx(148 / 74**2 + g**2 / 296, rel=1e-14)
     assert two["vi"] < stated["vi"]
 
@@ -186,7 +161,7 @@ def test_per_arm_n_overrides_both_arms_policies() -> None:
     studies = ma.load_studies(FIXTURES / "valid.csv")
     for policy in ("stated", "two"):
         row = ma.compute_effects(studies, arms_policy=policy).iloc[-1]
-        g = 0.2 * (1 - 3 / (4 * 188 - 1))
+        g = 0.2 * exact_j(188)
         assert (row["n1"], row["n2"]) == (90, 100)
         assert row["yi"] == pytest.approx(g, rel=1e-14)
         assert row["vi"] == pytest.approx(190 / 9000 + g**2 / 380, rel=1e-14)
@@ -198,12 +173,13 @@ def test_design_policy_prepost(table2: pd.DataFrame) -> None:
     changed = (between["vi"] != pre["vi"]) & between["vi"].notna()
     assert set(between.loc[changed, "ref"]) == {166, 167}
     assert changed.sum() == (between["design"] == "prepost").sum()
-    # case2014-01: d = 0.57 in the video arm of n = 131/2 = 65.5; df = 64.5
+    # case2014-01: d = 0.57 in the video arm of n = 131/2 = 65.5: metafor's SMCR with
+    # J = c(n - 1) and vi = 2(1 - r)/n + g^2/(2n) (Becker 1988)
     n = 65.5
-    g = 0.57 * (1 - 3 / (4 * 64.5 - 1))
+    g = 0.57 * exact_j(64.5)
     row = pre.loc["case2014-01"]
     assert row["yi"] == pytest.approx(g, rel=1e-14)
-    assert row["vi"] == pytest.approx((1 / n + g**2 / (2 * n)) * 2 * (1 - 0.5), rel=1e-14)
+    assert row["vi"] == pytest.approx(2 * (1 - 0.5) / n + g**2 / (2 * n), rel=1e-14)
     assert np.isnan(row["n2"])
 
 
@@ -233,11 +209,11 @@ def test_missing_columns_raise(table2: pd.DataFrame) -> None:
     n2=st.integers(2, 5000),
 )
 def test_g_shrinks_d_and_variance_is_positive(d: float, n1: int, n2: int) -> None:
-    g, v = g_between(d, n1, n2)
+    g, v = ma.escalc("SMD", di=d, n1i=n1, n2i=n2).iloc[0]
     assert abs(g) <= abs(d)
     assert np.sign(g) == np.sign(d)
     assert v > 0 and np.isfinite(v)
-    assert v >= (n1 + n2) / (n1 * n2)
+    assert v >= (1 / n1 + 1 / n2) * (1 - 1e-15)
 
 
 @settings(max_examples=100, deadline=None)
@@ -247,7 +223,7 @@ def test_g_shrinks_d_and_variance_is_positive(d: float, n1: int, n2: int) -> Non
     r=st.floats(-0.99, 0.99),
 )
 def test_prepost_g_shrinks_d_and_variance_is_positive(d: float, n: int, r: float) -> None:
-    g, v = g_prepost(d, n, r)
+    g, v = ma.escalc("SMCR", m1i=d, m2i=0.0, sd1i=1.0, ni=n, ri=r).iloc[0]
     assert abs(g) <= abs(d)
     assert v > 0 and np.isfinite(v)
 
@@ -263,20 +239,14 @@ def test_r_to_d_is_odd_and_increasing(a: float, b: float) -> None:
 # --------------------------------------------------------------------------- metafor
 
 
-def test_matches_metafor_escalc_up_to_hedges_approximation(table2: pd.DataFrame) -> None:
-    """escalc("SMD") on the same d, n1, n2 (tests/reference/effects.R).
+def test_matches_metafor_escalc(table2: pd.DataFrame) -> None:
+    """escalc("SMD") on the same d, n1, n2 (tests/reference/effects.R): metafor's exact J.
 
-    metafor 3.8 uses the exact correction c(m) = Γ(m/2) / (√(m/2) Γ((m−1)/2)); issue 2
-    specifies Hedges' approximation J = 1 − 3/(4m − 1).  The two differ by < 1e-5
-    relative here, and once that ratio is undone the values agree to rounding of the
-    per-arm n in results/effects.csv.
+    The approximation J = 1 − 3/(4m − 1) used before issue 13 differed by up to 1e-5
+    here; with the exact correction the values agree to rounding.
     """
     ref = json.loads((Path(__file__).parent / "reference" / "effects.json").read_text())
     ours = ma.compute_effects(table2).set_index("es_id").loc[ref["es_id"]]
-    yi_ref, vi_ref = np.array(ref["yi"]), np.array(ref["vi"])
     assert len(ref["es_id"]) == 48
-    np.testing.assert_allclose(ours["yi"], yi_ref, rtol=1e-5)
-    np.testing.assert_allclose(ours["vi"], vi_ref, rtol=1e-5)
-    m = ours["n1"].to_numpy() + ours["n2"].to_numpy() - 2
-    exact = np.exp(gammaln(m / 2) - 0.5 * np.log(m / 2) - gammaln((m - 1) / 2))
-    np.testing.assert_allclose(ours["yi"] * exact / hedges_j(m), yi_ref, rtol=1e-8)
+    np.testing.assert_allclose(ours["yi"], ref["yi"], rtol=1e-10, atol=0)
+    np.testing.assert_allclose(ours["vi"], ref["vi"], rtol=1e-10, atol=0)

@@ -53,16 +53,27 @@ def _write_variant(tmp_path: Path, line: int, value: str, column: str = "compara
     [
         (2, "podcast", "is 'podcast' but comparator is control (control)"),
         (31, "control", "is control but comparator is active"),
-        (2, "", "is blank for an intervention effect"),
+        (31, "", "is blank for an active comparator"),
         (2, "cinema", "unknown comparator_technique 'cinema'"),
     ],
-    ids=["control_row_names_a_technique", "active_row_says_control", "blank", "unknown_word"],
+    ids=["control_row_names_a_technique", "active_row_says_control", "blank_active",
+         "unknown_word"],
 )
 def test_comparator_technique_rules(tmp_path: Path, line: int, value: str, message: str) -> None:
     problems = validate_file(_write_variant(tmp_path, line, value))
     assert len(problems) == 1
     assert f":{line}: column 'comparator_technique': " in problems[0]
     assert message in problems[0]
+
+
+def test_blank_means_control_for_a_control_row(tmp_path: Path) -> None:
+    path = _write_variant(tmp_path, 2, "")
+    assert validate_file(path) == []
+    studies = ma.load_studies(path)
+    network = technique_network(studies, ma.compute_effects(studies))
+    first = studies.iloc[0]
+    row = network.frame[network.frame["es_id"].str.startswith(first["study_id"])].iloc[0]
+    assert row["treat2"] == "control"
 
 
 def test_association_row_may_leave_it_blank() -> None:

@@ -59,16 +59,19 @@ def technique_network(studies: pd.DataFrame, effects: pd.DataFrame,
                       rho: float = 0.6) -> TechniqueNetwork:
     """The included contrasts of ``effects`` (``compute_effects`` of ``studies``) as a network.
 
-    ``comparator_technique`` is read from ``studies`` by (study_id, source_line).  Rows
-    without it are left out (the validator requires it for every contrast when the
-    column exists).
+    ``comparator_technique`` is read from ``studies`` by (study_id, source_line); blank
+    means ``control`` for a row whose ``comparator`` is control (the validator requires it
+    for an active comparator).
     """
     if "comparator_technique" not in studies.columns:
         raise ValueError("studies has no comparator_technique column (data/README.md)")
     keys = studies.set_index(["study_id", "source_line"])["comparator_technique"]
     rows = effects[effects["included"]].reset_index(drop=True)
     comparator = keys.reindex(pd.MultiIndex.from_frame(rows[["study_id", "source_line"]]))
-    rows = rows.assign(treat2=comparator.replace("", np.nan).to_numpy())
+    treat2 = comparator.replace("", np.nan).to_numpy(dtype=object, copy=True)
+    blank_control = pd.isna(treat2) & (rows["comparator"] == "control").to_numpy()
+    treat2[blank_control] = "control"  # blank means the control arm (data/README.md)
+    rows = rows.assign(treat2=treat2)
     rows = rows.dropna(subset=["treat2"])
     rows = rows.reset_index(drop=True)
     unspecified = rows["treat2"] == "unspecified"

@@ -52,6 +52,11 @@ DIRECTIONS = ("higher", "lower")
 #: treatment), a technique, ``stereotype_confrontation`` (an active comparator no
 #: intervention arm uses), or ``unspecified`` (not described: a node of its own per study).
 COMPARATOR_TECHNIQUES = ("control", *TECHNIQUES, "stereotype_confrontation", "unspecified")
+SIGNS = ("+", "-", "\u2212")
+
+
+#: A cross-cell rule of a metric: parsed cells -> [(column, what is wrong, what was expected)].
+Rule = Callable[[dict[str, Any]], list[tuple[str, str, str]]]
 
 
 @dataclass(frozen=True)
@@ -61,15 +66,21 @@ class Metric:
     Values must lie in [low, high] (or (low, high) when ``open_interval``);
     ``contrast`` says whether the metric can express an intervention contrast
     (an association measure such as R² cannot); ``designs`` are the designs it
-    can come from.
+    can come from.  ``uses_value`` is false for metrics computed from other
+    columns (means, counts, ...); ``columns`` must be filled for the metric,
+    ``optional`` may be; ``rules`` check values across cells.
     """
 
     label: str
-    low: float
-    high: float
+    low: float = -math.inf
+    high: float = math.inf
     open_interval: bool = False
     contrast: bool = True
     designs: tuple[str, ...] = DESIGNS
+    uses_value: bool = True
+    columns: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+    rules: tuple[Rule, ...] = ()
 
     def admits(self, x: float) -> bool:
         """Is ``x`` inside the metric's valid range?"""
@@ -84,15 +95,140 @@ class Metric:
         return f"{self.label} in {left}{self.low:g}, {self.high:g}{right}"
 
 
-#: Adding a metric: one entry here (its validation rule) and one conversion to
-#: Cohen's d in ``metaally.effects.TO_COHENS_D``.
+def _positive(*names: str) -> Rule:
+    """Each named cell > 0 (standard deviations)."""
+    def rule(v: dict[str, Any]) -> list[tuple[str, str, str]]:
+        return [(name, f"{name} = {v[name]:g} is not positive", "a standard deviation > 0")
+                for name in names if v.get(name) is not None and v[name] <= 0]
+    return rule
+
+
+def _interval_rule(log: bool) -> Rule:
+    """ci_low/ci_high: both or neither, around the value (> 0 for ratios); or se > 0, not both."""
+    def rule(v: dict[str, Any]) -> list[tuple[str, str, str]]:
+        low, high, se, x = v.get("ci_low"), v.get("ci_high"), v.get("se"), v.get("value")
+        if (low is None) != (high is None):
+            present, absent = ("ci_low", "ci_high") if high is None else ("ci_high", "ci_low")
+            return [(absent, f"{present} is given but {absent} is blank",
+                     "both bounds of the 95% CI")]
+        if low is None:
+            if se is not None and se <= 0:
+                return [("se", f"se = {se:g} is not positive", "a standard error > 0")]
+            if se is not None and x is None:
+                return [("se", "an se is given for a range", "an se only for a single value")]
+            return []
+        if se is not None:
+            return [("se", "both a CI and an se are given", "either ci_low and ci_high or se")]
+        if x is None:
+            return [("ci_low", "a CI is given for a range", "a CI only around a single value")]
+        if log and low <= 0:
+            return [("ci_low", f"ci_low = {low:g} is not positive", "a ratio's CI bound > 0")]
+        if not low < x < high:
+            return [("ci_low", f"the CI {low:g} to {high:g} does not contain the value {x:g}",
+                     "ci_low < value < ci_high")]
+        return []
+    return rule
+
+
+def _events_rule(v: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [(e, f"{e} = {v[e]} exceeds {n} = {v[n]}", f"0 <= {e} <= {n}")
+            for e, n in (("events1", "n1"), ("events2", "n2"))
+            if v.get(e) is not None and v.get(n) is not None and v[e] > v[n]]
+
+
+def _chi2_rule(v: dict[str, Any]) -> list[tuple[str, str, str]]:
+    x, n = v.get("value"), v.get("n")
+    if x is not None and n is not None and x >= n:
+        return [("value", f"chi2 = {x:g} is not below n = {n}",
+                 "chi2 < n, so that r = sqrt(chi2/n) < 1")]
+    return []
+
+
+def _prepost_rule(v: dict[str, Any]) -> list[tuple[str, str, str]]:
+    out = []
+    r = v.get("r_prepost")
+    if r is not None and not -1 < r < 1:
+        out.append(("r_prepost", f"r_prepost = {r:g} is out of range", "-1 < r_prepost < 1"))
+    for name in ("n1", "n2"):
+        if v.get(name) is not None and v[name] < 3:
+            out.append((name, f"{name} = {v[name]} is too small for a pre-post change",
+                        "at least 3 per arm"))
+    return out
+
+
+def _median_rule(v: dict[str, Any]) -> list[tuple[str, str, str]]:
+    out = []
+    for arm in ("1", "2"):
+        quartiles = (f"q1_{arm}", f"q3_{arm}")
+        extremes = (f"min{arm}", f"max{arm}")
+        have_q = [v.get(c) is not None for c in quartiles]
+        have_r = [v.get(c) is not None for c in extremes]
+        broken = False
+        for pair, have in ((quartiles, have_q), (extremes, have_r)):
+            if any(have) and not all(have):
+                absent = pair[have.index(False)]
+                out.append((absent, f"{pair[have.index(True)]} is given but {absent} is blank",
+                            "both of " + " and ".join(pair)))
+                broken = True
+        if broken:
+            continue
+        if not any(have_q) and not any(have_r):
+            out.append((quartiles[0], "needed for metric 'medians'",
+                        f"q1_{arm} and q3_{arm}, or min{arm} and max{arm}"))
+            continue
+        order = [c for c in (extremes[0], quartiles[0], f"median{arm}", quartiles[1],
+                             extremes[1]) if v.get(c) is not None]
+        bad = next(((a, b) for a, b in zip(order, order[1:], strict=False) if v[a] > v[b]), None)
+        if bad:
+            a, b = bad
+            out.append((a, f"{a} = {v[a]:g} exceeds {b} = {v[b]:g}",
+                        "min <= q1 <= median <= q3 <= max"))
+        elif v[order[0]] == v[order[-1]]:
+            out.append((order[-1], f"{order[0]} equals {order[-1]}: no spread",
+                        "a spread > 0 to estimate an SD"))
+    return out
+
+
+_PREPOST_COLUMNS = ("mean_pre1", "mean_post1", "sd_pre1", "mean_pre2", "mean_post2", "sd_pre2",
+                    "n1", "n2")
+_MEDIAN_OPTIONAL = ("q1_1", "q3_1", "min1", "max1", "q1_2", "q3_2", "min2", "max2")
+
+#: Adding a metric: one entry here (its columns and validation rules) and one function
+#: in ``metaally.effects.compute.METRIC_EFFECTS`` (data/README.md, "Adding a metric").
 METRICS: dict[str, Metric] = {
-    "d": Metric("Cohen's d", -10.0, 10.0),
+    "d": Metric("Cohen's d", -10.0, 10.0, optional=("ci_low", "ci_high", "se"),
+                rules=(_interval_rule(log=False),)),
+    "g": Metric("Hedges' g", -10.0, 10.0, optional=("ci_low", "ci_high", "se"),
+                rules=(_interval_rule(log=False),)),
     "f2": Metric("Cohen's f2", 0.0, math.inf),
     "r": Metric("a correlation r", -1.0, 1.0, open_interval=True),
     "t": Metric("an independent-groups t statistic", -math.inf, math.inf, designs=("between",)),
+    "F": Metric("an F(1, df) statistic", 0.0, math.inf, designs=("between",), columns=("sign",)),
+    "p": Metric("a two-sided p-value", 0.0, 1.0, open_interval=True, designs=("between",),
+                columns=("sign",)),
+    "chi2": Metric("a chi-square(1) statistic", 0.0, math.inf, designs=("between",),
+                   columns=("sign",), rules=(_chi2_rule,)),
+    "or": Metric("an odds ratio", 0.0, math.inf, open_interval=True, designs=("between",),
+                 optional=("ci_low", "ci_high"), rules=(_interval_rule(log=True),)),
+    "means": Metric("group means", designs=("between",), uses_value=False,
+                    columns=("mean1", "sd1", "mean2", "sd2", "n1", "n2"),
+                    rules=(_positive("sd1", "sd2"),)),
+    "counts": Metric("event counts", designs=("between",), uses_value=False,
+                     columns=("events1", "events2", "n1", "n2"), rules=(_events_rule,)),
+    "prepost": Metric("pre-post means of two groups", uses_value=False, columns=_PREPOST_COLUMNS,
+                      optional=("r_prepost",),
+                      rules=(_positive("sd_pre1", "sd_pre2"), _prepost_rule)),
+    "medians": Metric("medians with quartiles or ranges", designs=("between",), uses_value=False,
+                      columns=("median1", "median2", "n1", "n2"), optional=_MEDIAN_OPTIONAL,
+                      rules=(_median_rule,)),
     "R2": Metric("R2", 0.0, 1.0, contrast=False),
 }
+#: Columns only some metrics use: filled on another metric's row, they are an error.
+METRIC_COLUMNS = tuple(dict.fromkeys(
+    c for m in METRICS.values() for c in (*m.columns, *m.optional) if c not in ("n1", "n2")
+))
+#: Optional columns of any contrast row: a cluster-randomised design (Hedges 2007).
+CLUSTER_COLUMNS = ("icc", "cluster_size")
 
 
 @dataclass(frozen=True)
@@ -150,6 +286,40 @@ COLUMNS: tuple[Column, ...] = (
     Column("value", "float", "a single reported value", blank_ok=True),
     Column("value_low", "float", "lower bound of a reported range", blank_ok=True),
     Column("value_high", "float", "upper bound of a reported range", blank_ok=True),
+    *(Column(name, "float", text, required=False, blank_ok=True) for name, text in (
+        ("ci_low", "lower bound of the 95% CI of value (d, g, or)"),
+        ("ci_high", "upper bound of the 95% CI of value (d, g, or)"),
+        ("se", "standard error of value (d, g)"),
+        ("mean1", "mean of the intervention arm (means)"),
+        ("sd1", "SD of the intervention arm (means)"),
+        ("mean2", "mean of the comparison arm (means)"),
+        ("sd2", "SD of the comparison arm (means)"),
+        ("mean_pre1", "pre-test mean of the intervention arm (prepost)"),
+        ("mean_post1", "post-test mean of the intervention arm (prepost)"),
+        ("sd_pre1", "pre-test SD of the intervention arm (prepost)"),
+        ("mean_pre2", "pre-test mean of the comparison arm (prepost)"),
+        ("mean_post2", "post-test mean of the comparison arm (prepost)"),
+        ("sd_pre2", "pre-test SD of the comparison arm (prepost)"),
+        ("r_prepost", "pre-post correlation (prepost); blank: 0.5 assumed"),
+        ("median1", "median of the intervention arm (medians)"),
+        ("q1_1", "first quartile of the intervention arm (medians)"),
+        ("q3_1", "third quartile of the intervention arm (medians)"),
+        ("min1", "minimum of the intervention arm (medians)"),
+        ("max1", "maximum of the intervention arm (medians)"),
+        ("median2", "median of the comparison arm (medians)"),
+        ("q1_2", "first quartile of the comparison arm (medians)"),
+        ("q3_2", "third quartile of the comparison arm (medians)"),
+        ("min2", "minimum of the comparison arm (medians)"),
+        ("max2", "maximum of the comparison arm (medians)"),
+        ("icc", "intraclass correlation of a cluster-randomised design"),
+        ("cluster_size", "mean cluster size of a cluster-randomised design"),
+    )),
+    Column("events1", "int", "participants with the event, intervention arm (counts)",
+           required=False, blank_ok=True, minimum=0),
+    Column("events2", "int", "participants with the event, comparison arm (counts)",
+           required=False, blank_ok=True, minimum=0),
+    Column("sign", "vocab", "for F, p, chi2: + if the intervention arm moved in `direction`",
+           required=False, blank_ok=True, vocabulary=SIGNS),
     Column("peer_reviewed", "bool", "true, or false for a preprint"),
     Column("notes", "text", "assumptions and remarks", blank_ok=True),
     Column("comparator_technique", "multi",
@@ -423,6 +593,8 @@ def _check_row(
         _check_values(line, values, columns, problems)
     if not failed & {"comparator", "comparator_technique", "role"}:
         _check_comparator_technique(line, values, columns, problems)
+    if not failed & {"metric", "n", "arms", "n1", "n2", *METRIC_COLUMNS, *CLUSTER_COLUMNS}:
+        _check_metric_columns(line, values, problems)
     return _Record(line, raw, values) if len(problems) == before else None
 
 
@@ -445,6 +617,17 @@ def _check_values(line: int, v: dict[str, Any], columns: set[str], problems: _Pr
     if not {"value", "value_low", "value_high"} <= columns:
         return
     value, low, high = v.get("value"), v.get("value_low"), v.get("value_high")
+    metric = METRICS.get(v.get("metric") or "")
+    if metric is not None and not metric.uses_value:
+        for name in ("value", "value_low", "value_high"):
+            if v.get(name) is not None:
+                problems.add(line, name, f"not used by metric '{v['metric']}'",
+                             "blank: the effect is computed from the metric's columns")
+        if v.get("design") is not None and v["design"] not in metric.designs:
+            problems.add(line, "design", f"metric {v['metric']} cannot come from a "
+                         f"{v['design']} design", "design " + " or ".join(metric.designs)
+                         + " for this metric")
+        return
     if value is None and low is None and high is None:
         problems.add(line, "value", "no value and no range is given",
                      "a value, or value_low and value_high")
@@ -460,7 +643,6 @@ def _check_values(line: int, v: dict[str, Any], columns: set[str], problems: _Pr
     elif low is not None and high is not None and low > high:
         problems.add(line, "value_low", f"value_low {low:g} is greater than value_high {high:g}",
                      "value_low <= value_high")
-    metric = METRICS.get(v.get("metric") or "")
     if metric is None:
         return
     for name in ("value", "value_low", "value_high"):
@@ -478,14 +660,15 @@ def _check_values(line: int, v: dict[str, Any], columns: set[str], problems: _Pr
 def _check_comparator_technique(
     line: int, v: dict[str, Any], columns: set[str], problems: _Problems
 ) -> None:
-    """``comparator_technique`` agrees with ``comparator`` and is given for every contrast."""
+    """``comparator_technique`` agrees with ``comparator``; blank means control, so it is
+    needed only for an active comparator."""
     if "comparator_technique" not in columns:
         return
     given = v.get("comparator_technique")
-    if given is None:
-        if v.get("role") == "intervention_effect":
-            problems.add(line, "comparator_technique", "is blank for an intervention effect",
-                         "what the comparison arm received (control, a technique, or unspecified)")
+    if given is None:  # blank: the comparison arm is the control when comparator says so
+        if v.get("role") == "intervention_effect" and v.get("comparator") == "active":
+            problems.add(line, "comparator_technique", "is blank for an active comparator",
+                         "the technique the active comparison arm received, or unspecified")
         return
     words = given.split(";")
     if v.get("comparator") == "control" and words != ["control"]:
@@ -494,6 +677,55 @@ def _check_comparator_technique(
     elif v.get("comparator") == "active" and "control" in words:
         problems.add(line, "comparator_technique", "is control but comparator is active",
                      "the technique the active comparison arm received, or unspecified")
+def _check_metric_columns(line: int, v: dict[str, Any], problems: _Problems) -> None:
+    """The metric's own columns: filled when needed, blank when not used, its rules, clustering."""
+    name = v.get("metric") or ""
+    metric = METRICS.get(name)
+    if metric is None:
+        return
+    before = len(problems)
+    for column in metric.columns:
+        if v.get(column) is None:
+            problems.add(line, column, f"needed for metric '{name}'",
+                         SCHEMA[column].description)
+    used = set(metric.columns) | set(metric.optional)
+    for column in METRIC_COLUMNS:
+        if column not in used and v.get(column) is not None:
+            users = [m for m, rule in METRICS.items() if column in (*rule.columns, *rule.optional)]
+            problems.add(line, column, f"not used by metric '{name}'",
+                         "blank, or a metric that uses it: " + ", ".join(users))
+    if len(problems) == before:
+        for rule in metric.rules:
+            for column, what, expected in rule(v):
+                problems.add(line, column, what, expected)
+    _check_cluster(line, v, metric, problems)
+
+
+def _check_cluster(line: int, v: dict[str, Any], metric: Metric, problems: _Problems) -> None:
+    icc, size = v.get("icc"), v.get("cluster_size")
+    if icc is None and size is None:
+        return
+    if (icc is None) != (size is None):
+        present, absent = ("icc", "cluster_size") if size is None else ("cluster_size", "icc")
+        problems.add(line, absent, f"{present} is given but {absent} is blank",
+                     "both icc and cluster_size, or neither")
+        return
+    if not metric.contrast:
+        problems.add(line, "icc", f"metric '{v['metric']}' is not a contrast",
+                     "icc and cluster_size only on intervention contrasts")
+        return
+    if not 0 <= icc < 1:
+        problems.add(line, "icc", f"icc = {icc:g} is out of range", "0 <= icc < 1")
+        return
+    n1, n2 = v.get("n1"), v.get("n2")
+    arm = min(n1, n2) if n1 is not None and n2 is not None else v["n"] / v["arms"]
+    total = n1 + n2 if n1 is not None and n2 is not None else 2 * arm
+    if not 1 <= size <= arm:
+        problems.add(line, "cluster_size", f"cluster_size = {size:g} is out of range",
+                     f"1 <= cluster_size <= the smaller arm ({arm:g})")
+    elif 2 * (size - 1) * icc >= total - 2:
+        problems.add(line, "icc", f"icc = {icc:g} with clusters of {size:g} is too large "
+                     f"for N = {total:g}", "2(cluster_size - 1)icc < N - 2 (Hedges 2007)")
 
 
 def _check_duplicates(records: list[_Record], columns: set[str], problems: _Problems) -> None:

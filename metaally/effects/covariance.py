@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from metaally.effects.compute import g_between
+from metaally.effects.escalc import escalc
 
 _MEASURES = ("MD", "SMD")
 
@@ -53,7 +53,7 @@ def arm_contrasts(
 
     ``measure="MD"``: y = m1 - m2, v = sd1^2/n1 + sd2^2/n2 (metafor ``escalc("MD")``),
     covariance of two contrasts of a study sd_C^2 / n_C (their shared baseline).
-    ``measure="SMD"``: Hedges' g with the two arms' pooled SD (``g_between``) and
+    ``measure="SMD"``: Hedges' g with the two arms' pooled SD (``escalc("SMD")``) and
     ``shared_arm_covariance``'s covariance (Gleser & Olkin 2009).
     """
     if measure not in _MEASURES:
@@ -95,9 +95,9 @@ def arm_contrasts(
         V[same] = np.broadcast_to(shared[:, None], V.shape)[same]
     else:
         n1, n2 = wide["n1"].to_numpy(), wide["n2"].to_numpy()
-        pooled = np.sqrt(((n1 - 1) * wide["sd1"] ** 2 + (n2 - 1) * wide["sd2"] ** 2)
-                         / (n1 + n2 - 2)).to_numpy()
-        yi, vi = g_between((wide["m1"] - wide["m2"]).to_numpy() / pooled, n1, n2)
+        smd = escalc("SMD", m1i=wide["m1"].to_numpy(), sd1i=wide["sd1"].to_numpy(), n1i=n1,
+                     m2i=wide["m2"].to_numpy(), sd2i=wide["sd2"].to_numpy(), n2i=n2)
+        yi, vi = smd["yi"].to_numpy(), smd["vi"].to_numpy()
         V = shared_arm_covariance(yi, vi, wide["study"], wide["treat1"], wide["treat2"], n1, n2)
     frame = wide[["study", "treat1", "treat2"]].assign(yi=yi, vi=vi, n1=wide["n1"],
                                                       n2=wide["n2"])

@@ -1,11 +1,12 @@
-# Reference values for metaally.effects: metafor's escalc(measure = "SMD") on the same inputs.
+# Reference values for metaally.effects: metafor's escalc(measure = "SMD") on Table 2's rows.
 #
-# Reads the inputs of every converted effect from results/effects.csv (metric, value_used,
-# n1, n2 of the between-groups rows), converts f2 to d = 2 * sqrt(f2) as the codebook says,
-# and lets escalc compute Hedges' g and its variance:
-#   yi = cmi * d,  vi = 1/n1 + 1/n2 + yi^2 / (2 * (n1 + n2))
-# metafor 3.8 uses the exact correction cmi = exp(lgamma(m/2) - log(sqrt(m/2)) - lgamma((m-1)/2)),
-# m = n1 + n2 - 2; metaally uses Hedges' approximation J = 1 - 3/(4m - 1), as issue 2 specifies.
+# Reads data/table2.csv (not our output), expands each reported range "a-b" into its two
+# endpoints (range_policy = "endpoints"), splits n over the study's arms where per-arm sizes are
+# not given (arms_policy = "stated"), converts f2 to d = 2 * sqrt(f2) as the codebook says, and
+# lets escalc compute Hedges' g with its exact correction and its variance:
+#   yi = cmi * d,  cmi = exp(lgamma(m/2) - log(sqrt(m/2)) - lgamma((m-1)/2)),  m = n1 + n2 - 2
+#   vi = 1/n1 + 1/n2 + yi^2 / (2 * (n1 + n2))                              (vtype = "LS")
+# es_id is <study_id>-NN numbered in file order, a range's endpoints consecutively.
 #
 # Run from the repository root:  Rscript tests/reference/effects.R
 suppressPackageStartupMessages({
@@ -13,15 +14,28 @@ suppressPackageStartupMessages({
   library(jsonlite)
 })
 
-eff <- read.csv("results/effects.csv", stringsAsFactors = FALSE)
-eff <- eff[!is.na(eff$yi), ]   # the R2 association has no yi
-d <- ifelse(eff$metric == "f2", 2 * sqrt(eff$value_used), eff$value_used)
-es <- escalc(measure = "SMD", di = d, n1i = eff$n1, n2i = eff$n2)
+dat <- read.csv("data/table2.csv", stringsAsFactors = FALSE)
+rows <- do.call(rbind, lapply(seq_len(nrow(dat)), function(i) {
+  r <- dat[i, ]
+  used <- if (!is.na(r$value)) r$value else c(r$value_low, r$value_high)
+  data.frame(study_id = r$study_id, metric = r$metric, value_used = used,
+             n1 = if (!is.na(r$n1)) r$n1 else r$n / r$arms,
+             n2 = if (!is.na(r$n2)) r$n2 else r$n / r$arms)
+}))
+rows$es_id <- ave(rows$study_id, rows$study_id, FUN = function(s) {
+  sprintf(paste0("%s-%0", max(2, nchar(length(s))), "d"), s, seq_along(s))
+})
+rows <- rows[rows$metric != "R2", ]
+d <- ifelse(rows$metric == "f2", 2 * sqrt(rows$value_used), rows$value_used)
+es <- escalc(measure = "SMD", di = d, n1i = rows$n1, n2i = rows$n2)
 
+num17 <- function(x) structure(paste0("[", paste(sprintf("%.17g", x), collapse = ", "), "]"),
+                               class = "json")
 out <- list(
   metafor_version = as.character(packageVersion("metafor")),
-  es_id = eff$es_id,
-  yi = as.numeric(es$yi),
-  vi = as.numeric(es$vi)
+  es_id = rows$es_id,
+  yi = num17(es$yi),
+  vi = num17(es$vi)
 )
-writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, pretty = TRUE), "tests/reference/effects.json")
+writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, pretty = TRUE, json_verbatim = TRUE),
+           "tests/reference/effects.json")
