@@ -82,6 +82,9 @@ _EXPORTS: dict[str, str] = {
     "write_summary": "metaally.report.summary",
     "what_works_section": "metaally.report.summary",
     "small_study_section": "metaally.report.summary",
+    # publishable report (issue 15): forest pages, multi-page export, HTML report, findings
+    "forest_pages": "metaally.plots.forest",
+    "save_pages": "metaally.plots.export",
 }
 
 __all__ = sorted(_EXPORTS)
