@@ -85,6 +85,10 @@ _EXPORTS: dict[str, str] = {
     # publishable report (issue 15): forest pages, multi-page export, HTML report, findings
     "forest_pages": "metaally.plots.forest",
     "save_pages": "metaally.plots.export",
+    "render_html": "metaally.report.html",
+    "write_html": "metaally.report.html",
+    "ReportSection": "metaally.report.html",
+    "FigureFile": "metaally.report.html",
 }
 
 __all__ = sorted(_EXPORTS)
