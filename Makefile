@@ -100,3 +100,10 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# issue 15: summary of findings (GRADE style) and the self-contained HTML report
+FINDINGS := results/summary_of_findings.csv
+figures: $(FINDINGS)
+
+$(FINDINGS): $(EFFECTS) $(DATA) $(PACKAGE) analyses/summary_of_findings.py | $(STAMP)
+	$(PY) analyses/summary_of_findings.py

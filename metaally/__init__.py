@@ -89,6 +89,8 @@ _EXPORTS: dict[str, str] = {
     "write_html": "metaally.report.html",
     "ReportSection": "metaally.report.html",
     "FigureFile": "metaally.report.html",
+    "summary_of_findings": "metaally.report.findings",
+    "optimal_information_size": "metaally.report.findings",
 }
 
 __all__ = sorted(_EXPORTS)
