@@ -91,6 +91,7 @@ _EXPORTS: dict[str, str] = {
     "FigureFile": "metaally.report.html",
     "summary_of_findings": "metaally.report.findings",
     "optimal_information_size": "metaally.report.findings",
+    "run_report": "metaally.report.pipeline",
 }
 
 __all__ = sorted(_EXPORTS)

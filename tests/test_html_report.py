@@ -70,9 +70,11 @@ def test_markdown_subset():
 
 
 def test_table_is_sortable_escaped_and_blank_for_nan():
-    out = table_html(pd.DataFrame({"a": ["<x>"], "b": [np.nan], "c": [-0.0001]}), digits=2)
+    out = table_html(pd.DataFrame({"a": ["<x>"], "b": [np.nan], "c": [-0.0001],
+                                   "n": [5580.0], "g": [-0.004], "p": [0.1234]}), digits=2)
     assert 'class="sortable"' in out and "&lt;x&gt;" in out
-    assert '<td class="num"></td>' in out and "-0.0001" in out
+    assert '<td class="num"></td>' in out and "-1.0e-04" in out
+    assert ">5580<" in out and ">-4.0e-03<" in out and ">0.12<" in out and "-0.00<" not in out
 
 
 def test_report_is_one_file_with_embedded_figures_and_no_network(report, figures):
@@ -126,5 +128,5 @@ def test_numeric_columns_sort_as_numbers_in_chromium(tmp_path):
     table = pd.DataFrame({"g": [0.5, -0.25, 10.0, np.nan]})
     path = write_html(tmp_path / "r.html", "t", [ReportSection("s", tables={"t": table})])
     page = load(path, BROWSER)
-    assert page.probe["ascending"] == ["-0.25", "0.5", "10", ""]
-    assert page.probe["descending"] == ["10", "0.5", "-0.25", ""]
+    assert page.probe["ascending"] == ["-0.250", "0.500", "10", ""]
+    assert page.probe["descending"] == ["10", "0.500", "-0.250", ""]

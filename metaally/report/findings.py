@@ -111,8 +111,12 @@ def summary_of_findings(
     if overall or by is None:
         groups += pool_groups(effects, None, model, rho, method)
     rows = []
+    fragility: dict[tuple, float] = {}  # levels holding the same effects share one count
     for group in groups:
         members = _members(effects, group)
+        key = tuple(members["es_id"])
+        if key not in fragility:
+            fragility[key] = _fragility(members, group, model, rho, method)
         studies = list(group.studies["study_id"]) if group.k_studies else []
         n = float(sum(sizes.get(s, math.nan) for s in studies)) if studies else 0.0
         rows.append({
@@ -120,7 +124,7 @@ def summary_of_findings(
             "k_studies": group.k_studies, "k_effects": group.k_effects, "participants": n,
             "estimate": group.estimate, "ci_low": group.ci_low, "ci_high": group.ci_high,
             "pi_low": group.pi_low, "pi_high": group.pi_high, "df": group.df, "i2": group.i2,
-            "loo_ci_includes_0": _fragility(members, group, model, rho, method),
+            "loo_ci_includes_0": fragility[key],
             "risk_of_bias": _risk_text(group, risks),
             **_inconsistency(group), **_imprecision(group, n, ois, smallest_effect),
             **_publication_bias(members, group, rho),

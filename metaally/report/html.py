@@ -37,12 +37,13 @@ h1{font-size:1.6rem;margin-top:.5rem}h2{border-bottom:1px solid #d8dde2;padding-
  margin-top:2.2rem}
 table{border-collapse:collapse;margin:.8rem 0;font-size:.86rem;display:block;overflow-x:auto}
 th,td{border:1px solid #d8dde2;padding:.25rem .5rem;text-align:left;vertical-align:top}
+td{min-width:3rem;max-width:26rem}
 th{background:#f4f6f8;position:sticky;top:0}
 table.sortable th{cursor:pointer;user-select:none}
 table.sortable th::after{content:" \\2195";color:#8c8c8c;font-size:.8em}
 table.sortable th[aria-sort=ascending]::after{content:" \\25B2";color:#1b4f8a}
 table.sortable th[aria-sort=descending]::after{content:" \\25BC";color:#1b4f8a}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 figure{margin:1.2rem 0 2rem}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.9rem;color:#5a5a5a}
 code{background:#f4f6f8;padding:0 .2rem;border-radius:3px}
@@ -205,11 +206,16 @@ def table_html(frame: pd.DataFrame, caption: str = "", digits: int = 3) -> str:
 
 
 def _cell(value: Any, digits: int) -> str:
+    """Whole numbers as integers; others with ``digits`` decimals (scientific notation
+    below 10^-digits, e.g. small p-values, so nothing prints as "-0.000")."""
     if value is None or (isinstance(value, float) and value != value):
         return ""
     if isinstance(value, float):
-        text = f"{value:.{digits}g}" if abs(value) < 1e6 else f"{value:.{digits}e}"
-        return "0" if text in ("-0", "-0.0") else text
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        if abs(value) < 10.0**-digits:
+            return f"{value:.{max(digits - 1, 1)}e}"
+        return f"{value:.{digits}f}"
     return str(value)
 
 
