@@ -65,7 +65,7 @@ def test_markdown_subset():
     assert "<strong>bold</strong>" in out and "<em>italic</em>" in out
     assert "<code>code</code>" in out
     assert "<ul><li>first item</li><li>second item</li></ul>" in out
-    assert "<th>Group</th>" in out and "<td>0.50</td>" in out and "---" not in out
+    assert "<th>Group</th>" in out and "<td class=\"nw\">0.50</td>" in out and "---" not in out
     assert "&lt;script&gt;" in markdown_html("<script>alert(1)</script>")
 
 

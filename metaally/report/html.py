@@ -44,6 +44,7 @@ table.sortable th::after{content:" \\2195";color:#8c8c8c;font-size:.8em}
 table.sortable th[aria-sort=ascending]::after{content:" \\25B2";color:#1b4f8a}
 table.sortable th[aria-sort=descending]::after{content:" \\25BC";color:#1b4f8a}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.nw{white-space:nowrap}
 figure{margin:1.2rem 0 2rem}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.9rem;color:#5a5a5a}
 code{background:#f4f6f8;padding:0 .2rem;border-radius:3px}
@@ -198,11 +199,17 @@ def table_html(frame: pd.DataFrame, caption: str = "", digits: int = 3) -> str:
         cells = []
         for value, is_number in zip(values, numeric, strict=True):
             text = html.escape(_cell(value, digits))
-            cells.append(f'<td class="num">{text}</td>' if is_number else f"<td>{text}</td>")
+            cells.append(f'<td class="num">{text}</td>' if is_number
+                         else f"<td{_short(text)}>{text}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
     return (f'<table class="sortable">{cap}<thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+def _short(text: str) -> str:
+    """Short cells (an interval, a number) never wrap; long text wraps."""
+    return ' class="nw"' if len(text) <= 18 else ""
 
 
 def _cell(value: Any, digits: int) -> str:
@@ -303,6 +310,6 @@ def _pipe_table(block: list[str]) -> str:
     header = cells(block[0])
     body = [cells(r) for r in block[1:] if not re.fullmatch(r"\|?[\s:|-]+\|?", r)]
     head = "".join(f"<th>{_inline(c)}</th>" for c in header)
-    rows = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>"
+    rows = "".join("<tr>" + "".join(f"<td{_short(c)}>{_inline(c)}</td>" for c in r) + "</tr>"
                    for r in body)
     return f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
