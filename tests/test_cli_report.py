@@ -1,6 +1,6 @@
 """``metaally report`` on another review in the same schema, and ``metaally --version``.
 
-The fixture (tests/fixtures/review_bangertdrowns2004.csv) is written by
+The fixture (tests/reviews/bangertdrowns2004.csv) is written by
 tests/reference/bangertdrowns2004_report.R from metadat's dat.bangertdrowns2004
 (Bangert-Drowns, Hurley & Wilkinson 2004, Rev. Educ. Res. 74:29-58: 48 studies of
 writing-to-learn interventions, standardised mean differences); the same script stores
@@ -25,7 +25,7 @@ from metaally.report.pipeline import OUTPUTS
 from tests.browser import chromium_path, load
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURE = ROOT / "tests" / "fixtures" / "review_bangertdrowns2004.csv"
+FIXTURE = ROOT / "tests" / "reviews" / "bangertdrowns2004.csv"
 REFERENCE = json.loads((ROOT / "tests" / "reference" / "bangertdrowns2004_report.json")
                        .read_text())
 
@@ -105,9 +105,9 @@ def test_summary_and_html_carry_the_numbers(report_dir):
     assert "48 studies contribute 48 effect sizes" in summary
     assert f"g = {REFERENCE['estimate']:.2f}" in summary
     html = (report_dir / "report.html").read_text()
-    pngs = list((report_dir / "figures").glob("*.png"))
-    assert html.count("data:image/png;base64,") == len(pngs)
-    assert "SHA-256" in html and "review_bangertdrowns2004.csv" in html
+    svgs = list((report_dir / "figures").glob("*.svg"))
+    assert html.count("data:image/svg+xml;base64,") == len(svgs) >= 6
+    assert "SHA-256" in html and "bangertdrowns2004.csv" in html
     findings = pd.read_csv(report_dir / "summary_of_findings.csv")
     assert findings.iloc[-1]["level"] == "overall"
     assert findings.iloc[-1]["publication_bias"].startswith("Egger's sandwich test p =")

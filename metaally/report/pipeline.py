@@ -106,7 +106,7 @@ def run_report(
             findings.append(summary_of_findings(effects, column, levels=levels,
                                                 participants=studies, overall=False, **fit))
             sections_by_column.append((column, pooled, [p for p in written
-                                                        if p.suffix == ".png"]))
+                                                        if p.suffix == ".svg"]))
             bar.update()
         overall = pool_groups(effects, None, **fit)[0]
         findings.append(summary_of_findings(effects, None, participants=studies, **fit))
@@ -133,16 +133,16 @@ def run_report(
         sections.append(ReportSection("Summary of findings",
                                       "Rules: `metaally.report.findings`.",
                                       {"Summary of findings": table}))
-        for column, pooled, pngs in sections_by_column:
+        for column, pooled, pages in sections_by_column:
             sections.append(ReportSection(
                 f"Pooled by {column}", tables={f"Pooled by {column}": pooled},
                 figures=[FigureFile(p, f"Forest plot by {column}"
-                                    + (f", page {i + 1}" if len(pngs) > 1 else ""))
-                         for i, p in enumerate(pngs)]))
+                                    + (f", page {i + 1}" if len(pages) > 1 else ""))
+                         for i, p in enumerate(pages)]))
         sections.append(ReportSection("Every effect", tables={"Effect sizes": effects},
-                                      figures=[FigureFile(figures_dir / "forest_effects.png",
+                                      figures=[FigureFile(figures_dir / "forest_effects.svg",
                                                           "Every effect size"),
-                                               FigureFile(figures_dir / "funnel.png",
+                                               FigureFile(figures_dir / "funnel.svg",
                                                           "Funnel plot")]))
         files.append(write_html(
             out / "report.html", f"Meta-analysis of {path.name}", sections,

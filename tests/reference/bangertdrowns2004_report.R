@@ -26,7 +26,7 @@ csv <- data.frame(
   value_low = "", value_high = "", peer_reviewed = "true",
   notes = "metadat dat.bangertdrowns2004; d = g / J; components and technique use the schema's vocabulary as placeholders",
   stringsAsFactors = FALSE)
-write.csv(csv, "tests/fixtures/review_bangertdrowns2004.csv", row.names = FALSE, quote = TRUE)
+write.csv(csv, "tests/reviews/bangertdrowns2004.csv", row.names = FALSE, quote = TRUE)
 
 es <- escalc(measure = "SMD", di = d, n1i = dat$ni / 2, n2i = dat$ni / 2, vtype = "LS")
 fit <- rma(es$yi, es$vi, method = "REML", control = list(threshold = 1e-12, maxiter = 10000))
