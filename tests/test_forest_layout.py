@@ -165,3 +165,17 @@ def test_rows_are_drawn_in_order_with_squares_sized_by_weight(groups):
     np.testing.assert_allclose(offsets[:, 0], group.studies["yi"])
     assert (np.diff(offsets[:, 1]) < 0).all()  # top to bottom
     plt.close(fig)
+
+
+def test_effects_column_and_panel_note_only_when_they_inform(groups):
+    fig = ma.forest_panels(groups)  # Noland & Monteith is in three components
+    assert "Effects" in _all_text(fig)
+    assert any("different intervals in different panels" in t for t in _all_text(fig))
+    frame = pd.DataFrame({"study_id": ["a", "b"], "es_id": [1, 2], "yi": [0.2, 0.4],
+                          "vi": [0.02, 0.03], "included": True, "citation": ["A", "B"],
+                          "year": 2020, "grp": ["x", "y"]})
+    single = ma.pool_groups(frame, "grp")
+    fig = ma.forest_panels(single)
+    texts = _all_text(fig)
+    assert "Effects" not in texts  # every study has one effect
+    assert not any("different intervals" in t for t in texts)

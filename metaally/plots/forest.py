@@ -209,7 +209,8 @@ def forest_pages(
     note = _panels_note(groups)
     figures = []
     for i, page in enumerate(pages):
-        text = note + (f"\nPage {i + 1} of {len(pages)}." if len(pages) > 1 else "")
+        number = f"Page {i + 1} of {len(pages)}." if len(pages) > 1 else ""
+        text = "\n".join(t for t in (note, number) if t)
         figures.append(_stack(page, limits, xlabel, width, favours, text))
     return figures
 
@@ -382,7 +383,10 @@ def _title(g: Any) -> str:
 
 
 def _panels_note(groups: Sequence[Any]) -> str:
-    if any(hasattr(g, "studies") for g in groups):
+    """Explain why one study can differ between panels — when a study is in several."""
+    ids = [s for g in groups if hasattr(g, "studies") and "study_id" in g.studies
+           for s in g.studies["study_id"]]
+    if len(ids) > len(set(ids)):
         return ("A study's row combines only its effects in that panel, so a study can show "
                 "different intervals in different panels.")
     return ""
@@ -443,8 +447,8 @@ def _columns(panels: Sequence[_Panel]) -> _Columns:
     label_w = max(_text_width(t, size, bold=True) for t in labels) + _GAP
     n_w = (max(_text_width(_count(r.n), size) for r in rows) + 2 * _GAP
            if any(math.isfinite(r.n) for r in rows) else 0.0)
-    k_w = (_text_width("Effects", size) + 2 * _GAP
-           if any(math.isfinite(r.k) for r in rows) else 0.0)
+    k_w = (_text_width("Effects", size) + 2 * _GAP  # only when some study has several
+           if any(math.isfinite(r.k) and r.k > 1 for r in rows) else 0.0)
     estimates = [_fmt(r.yi, r.ci_low, r.ci_high) for r in rows if not r.header]
     estimates += ["g [95% CI]"] + [_fmt(p.summary.estimate, p.summary.ci_low,
                                         p.summary.ci_high) for p in panels if p.summary]
