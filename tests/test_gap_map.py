@@ -12,8 +12,8 @@ import pytest
 from matplotlib.figure import Figure
 
 import metaally as ma
-from metaally.plots.gap_map import EMPTY, SINGLE
 from metaally.data.studies import OUTCOME_COMPONENTS
+from metaally.plots.gap_map import EMPTY, SINGLE
 
 ROOT = Path(__file__).resolve().parents[1]
 EFFECTS = pd.read_csv(ROOT / "results" / "effects.csv")

@@ -140,7 +140,8 @@ def forest_plot(
     ``pi_low``/``pi_high``/``label``/``text``) adds the diamond; results and groups supply
     their own.  Intervals use ``level``; ``width`` is the minimum figure width in inches
     when ``ax`` is not given (the text columns widen it as needed, the height follows the
-    rows).  ``favours`` labels the two sides of zero (``None``: no labels).
+    rows).  ``favours`` labels the two sides of zero (``None``: no labels).  With ``ax``
+    given, the text columns are drawn outside it, to its left and right: leave them room.
     """
     panel = _panel(result_or_frame, title, pooled, group, label, level)
     limits = xlim or _limits([panel])
