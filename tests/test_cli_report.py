@@ -137,3 +137,11 @@ def test_console_script_runs_without_an_activated_venv():
     result = subprocess.run([sys.executable, "-m", "metaally", "--version"],
                             capture_output=True, text=True, check=True)
     assert result.stdout.startswith("metaally ")
+
+
+def test_unknown_coding_column_is_a_clear_error(tmp_path):
+    from metaally.report.pipeline import run_report
+
+    with pytest.raises(ValueError, match="columns: not in bangertdrowns2004.csv: arm_colour"):
+        run_report(FIXTURE, tmp_path, columns=["technique", "arm_colour"], progress=False)
+    assert not (tmp_path / "effects.csv").exists()
