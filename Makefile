@@ -115,3 +115,19 @@ PLANNING := results/studies_needed.csv results/coverage_small_k.csv
 figures: $(PLANNING)
 $(PLANNING) &: $(EFFECTS) $(PACKAGE) analyses/planning.py | $(STAMP)
 	$(PY) analyses/planning.py
+
+# summary of findings (GRADE style) and the self-contained HTML report
+FINDINGS := results/summary_of_findings.csv
+figures: $(FINDINGS)
+
+$(FINDINGS): $(EFFECTS) $(DATA) $(PACKAGE) analyses/summary_of_findings.py | $(STAMP)
+	$(PY) analyses/summary_of_findings.py
+
+# results/report.html embeds every figure and table: it is written last
+REPORT_HTML := results/report.html
+figures: $(REPORT_HTML)
+
+$(REPORT_HTML): $(SUMMARY) $(FINDINGS) $(POOLED) $(TECHNIQUE) $(SENSITIVITY) $(SMALL_STUDY) \
+                $(INFLUENCE) $(FORESTS) $(FUNNEL) $(GAP_MAP) $(FOREST_TECHNIQUE) $(DATA) \
+                $(PACKAGE) analyses/report_html.py | $(STAMP)
+	$(PY) analyses/report_html.py

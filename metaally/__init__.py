@@ -101,12 +101,22 @@ _EXPORTS: dict[str, str] = {
     "StudiesNeeded": "metaally.models.power",
     "simulate": "metaally.diagnostics.simulation",
     "SimulationResult": "metaally.diagnostics.simulation",
-    # effect sizes from what papers report (issue 13 A/B): metafor's escalc and the converters
+    # effect sizes from what papers report: metafor's escalc and the converters
     "escalc": "metaally.effects.escalc",
     "MEASURES": "metaally.effects.escalc",
     "mean_sd_from_median": "metaally.effects.converters",
     "se_from_ci": "metaally.effects.converters",
     "cluster_adjust": "metaally.effects.converters",
+    # publishable report: forest pages, multi-page export, HTML report, findings
+    "forest_pages": "metaally.plots.forest",
+    "save_pages": "metaally.plots.export",
+    "render_html": "metaally.report.html",
+    "write_html": "metaally.report.html",
+    "ReportSection": "metaally.report.html",
+    "FigureFile": "metaally.report.html",
+    "summary_of_findings": "metaally.report.findings",
+    "optimal_information_size": "metaally.report.findings",
+    "run_report": "metaally.report.pipeline",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,4 +1,7 @@
-"""Command line: ``metaally validate PATH`` (more subcommands are added per stage).
+"""Command line: ``metaally validate PATH`` checks a studies CSV; ``metaally report PATH
+--out DIR`` runs the whole analysis on it (effect sizes, pooled tables and forest plots
+per coding column, funnel plot, summary of findings, summary.md and a self-contained
+report.html); ``metaally --version`` prints the version.
 
 Exit status: 0 when all is well, 2 when the input has problems or cannot be
 read.  Problems are printed one per line; a Python traceback never reaches the
@@ -17,14 +20,28 @@ EXIT_INTERRUPTED = 130
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m metaally validate PATH``; returns the process exit code."""
-    parser = argparse.ArgumentParser(prog="metaally", description=__doc__)
+    from metaally import __version__
+
+    parser = argparse.ArgumentParser(prog="metaally", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"metaally {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p_val = sub.add_parser("validate", help="check a studies CSV; exit 2 on problems")
     p_val.add_argument("path")
+    p_rep = sub.add_parser("report", help="analyse a studies CSV and write tables, figures "
+                                          "and report.html to a folder")
+    p_rep.add_argument("path")
+    p_rep.add_argument("--out", required=True, help="output folder (created if needed)")
+    p_rep.add_argument("--model", default="che", choices=["che", "aggregate", "univariate"])
+    p_rep.add_argument("--rho", type=float, default=0.6,
+                       help="assumed within-study sampling correlation (default 0.6)")
+    p_rep.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     try:
         if args.command == "validate":
             return _validate(args.path)
+        if args.command == "report":
+            return _report(args)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         print(f"metaally: cannot read {args.path}: {reason}", file=sys.stderr)
@@ -47,6 +64,29 @@ def _validate(path: str) -> int:
     if problems:
         return EXIT_PROBLEMS
     print(f"{path}: OK")
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace) -> int:
+    from metaally.data.studies import StudiesValidationError, validate_file
+    from metaally.report.pipeline import run_report
+
+    problems = validate_file(args.path)
+    for line in problems:
+        print(line, file=sys.stderr)
+    if problems:
+        return EXIT_PROBLEMS
+    if not -1 < args.rho < 1:
+        print(f"metaally: --rho must lie in (-1, 1); got {args.rho:g}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    try:
+        run = run_report(args.path, args.out, model=args.model, rho=args.rho,
+                         progress=False if args.quiet else None)
+    except StudiesValidationError as exc:  # pragma: no cover - validated just above
+        print(exc, file=sys.stderr)
+        return EXIT_PROBLEMS
+    print(f"{args.path}: {run.k_studies} studies, {run.k_effects} effects; wrote "
+          f"{len(run.files)} files to {args.out} (open {run.files[-1]})")
     return EXIT_OK
 
 

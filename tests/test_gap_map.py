@@ -12,8 +12,8 @@ import pytest
 from matplotlib.figure import Figure
 
 import metaally as ma
-from metaally.plots.gap_map import EMPTY, SINGLE
 from metaally.data.studies import OUTCOME_COMPONENTS
+from metaally.plots.gap_map import EMPTY, SINGLE
 
 ROOT = Path(__file__).resolve().parents[1]
 EFFECTS = pd.read_csv(ROOT / "results" / "effects.csv")
@@ -107,11 +107,26 @@ def test_draws_into_a_given_axes(cells):
     assert ma.evidence_gap_map(cells, ax=ax) is fig
 
 
-def test_default_scale_is_symmetric_and_covers_every_pooled_g(cells):
-    bar = ma.evidence_gap_map(cells).axes[1]
-    low, high = bar.get_ylim()
-    top = cells.loc[cells["k_studies"] >= 2, "estimate"].abs().max()
-    assert low == pytest.approx(-high) and high >= top and high % 0.25 == 0
+def test_default_scale_covers_every_pooled_g_and_only_the_signs_present(cells):
+    """Table 2's pooled cells are all positive: the key runs from 0, not to -limit."""
+    pooled = cells.loc[cells["k_studies"] >= 2, "estimate"]
+    assert (pooled > 0).all()
+    low, high = ma.evidence_gap_map(cells).axes[1].get_ylim()
+    assert low == 0 and high >= pooled.max() and high % 0.25 == 0
+
+
+def test_scale_is_symmetric_when_pooled_g_has_both_signs(cells):
+    mixed = cells.copy()
+    first = mixed.index[mixed["k_studies"] >= 2][0]
+    mixed.loc[first, "estimate"] = -0.9
+    low, high = ma.evidence_gap_map(mixed).axes[1].get_ylim()
+    assert low == pytest.approx(-high) and high == 1.0
+
+
+def test_scale_is_the_harm_half_when_every_pooled_g_is_negative(cells):
+    negative = cells.assign(estimate=-cells["estimate"].abs())
+    low, high = ma.evidence_gap_map(negative).axes[1].get_ylim()
+    assert high == 0 and low < 0
 
 
 def test_bad_input(cells):

@@ -1,7 +1,8 @@
-"""Writing figures as byte-stable PNG (200 dpi) and SVG files."""
+"""Writing figures as byte-stable PNG (300 dpi), SVG and PDF files, written atomically."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -10,24 +11,72 @@ from matplotlib.figure import Figure
 SVG_HASHSALT = "metaally"
 
 
-def save_figure(fig: Figure, stem: str | Path, dpi: int = 200) -> list[Path]:
-    """Save ``fig`` as ``<stem>.png`` (``dpi``) and ``<stem>.svg``; return both paths.
+FORMATS: tuple[str, ...] = ("png", "svg", "pdf")
+
+
+def save_figure(fig: Figure, stem: str | Path, dpi: int = 300,
+                formats: tuple[str, ...] = FORMATS) -> list[Path]:
+    """Save ``fig`` as ``<stem>.png`` (``dpi``, print resolution), ``<stem>.svg`` and
+    ``<stem>.pdf`` (vector); return the paths in ``formats`` order.
 
     The output is deterministic so that regenerating unchanged figures leaves the files
     identical: a fixed ``svg.hashsalt`` (element ids), no date or software version in the
-    SVG metadata, no ``Software`` entry in the PNG, and the layout frozen (see
-    ``_freeze_layout``).
+    SVG or PDF metadata, no ``Software`` entry in the PNG, and the layout frozen (see
+    ``_freeze_layout``).  Each file is written to a temporary name in its folder and
+    renamed, so a killed run never leaves a half-written figure.
     """
     import matplotlib
 
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise ValueError(f"formats must be a non-empty subset of {FORMATS}; got {formats}")
     _freeze_layout(fig)
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
-    png, svg = stem.with_suffix(".png"), stem.with_suffix(".svg")
-    with matplotlib.rc_context({"svg.hashsalt": SVG_HASHSALT, "svg.fonttype": "path"}):
-        fig.savefig(png, dpi=dpi, metadata={"Software": None})
-        fig.savefig(svg, metadata={"Date": None, "Creator": "metaally"})
-    return [png, svg]
+    metadata = {
+        "png": {"Software": None},
+        "svg": {"Date": None, "Creator": "metaally"},
+        "pdf": {"CreationDate": None, "ModDate": None, "Creator": "metaally",
+                "Producer": "metaally"},
+    }
+    paths = []
+    with matplotlib.rc_context({"svg.hashsalt": SVG_HASHSALT, "svg.fonttype": "path",
+                                "pdf.fonttype": 42}):
+        for fmt in formats:
+            path = stem.with_suffix(f".{fmt}")
+            tmp = path.with_name(f".{path.name}.tmp")
+            fig.savefig(tmp, format=fmt, dpi=dpi, metadata=metadata[fmt])
+            tmp.replace(path)
+            paths.append(path)
+    return paths
+
+
+def save_pages(figures: Sequence[Figure], stem: str | Path, dpi: int = 300) -> list[Path]:
+    """Save a multi-page figure (e.g. ``forest_pages``): one PNG and SVG per page,
+    ``<stem>.png`` for a single page or ``<stem>-1.png``, ``<stem>-2.png`` … for several,
+    and all pages in one vector ``<stem>.pdf``.  Returns every path written."""
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    figures = list(figures)
+    if not figures:
+        raise ValueError("figures is empty")
+    stem = Path(stem)
+    if len(figures) == 1:
+        return save_figure(figures[0], stem, dpi)
+    paths = []
+    for i, fig in enumerate(figures, start=1):
+        paths += save_figure(fig, stem.with_name(f"{stem.name}-{i}"), dpi, ("png", "svg"))
+    pdf = stem.with_suffix(".pdf")
+    tmp = pdf.with_name(f".{pdf.name}.tmp")
+    import matplotlib
+
+    with matplotlib.rc_context({"pdf.fonttype": 42}), PdfPages(
+            tmp, metadata={"CreationDate": None, "ModDate": None, "Creator": "metaally",
+                           "Producer": "metaally"}) as book:
+        for fig in figures:
+            book.savefig(fig)
+    tmp.replace(pdf)
+    return [*paths, pdf]
 
 
 def _freeze_layout(fig: Figure) -> None:

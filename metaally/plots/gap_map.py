@@ -44,8 +44,9 @@ def evidence_gap_map(
     """Draw an evidence gap map from ``cells`` (``pool_cells``' table) and return the Figure.
 
     Rows and columns appear in the order of the table.  Cells with ``k_studies`` >= 2
-    are filled on a diverging colour scale of the pooled g, symmetric about 0 up to
-    ``limit`` (default: the largest |g| rounded up to 0.25); a dagger marks intervals
+    are filled on a colour scale of the pooled g up to ``limit`` (default: the largest |g|
+    rounded up to 0.25): diverging about 0 when the pooled values have both signs, one-sided
+    when they do not (``color_scale``); a dagger marks intervals
     with fewer than 4 robust df.  Labels go through ``level_label``; ``note`` is added to
     the key printed under the map.  ``width`` is the figure width in inches when ``ax`` is
     not given.
@@ -62,14 +63,13 @@ def evidence_gap_map(
     grid = cells.set_index(["row", "column"])
     pooled = cells[cells["k_studies"] >= 2]["estimate"].to_numpy(dtype=float)
     if limit is None:
-        top = np.nanmax(np.abs(pooled)) if pooled.size else 1.0
+        top = np.nanmax(np.abs(pooled)) if np.isfinite(pooled).any() else 1.0
         limit = max(0.25, math.ceil(top / 0.25) * 0.25)
-    norm = Normalize(-limit, limit)
     plt = style.pyplot()
     with plt.rc_context(style.RC):
         if ax is None:
             fig, ax = plt.subplots(figsize=(width, 1.5 + 0.95 * len(rows)), layout="constrained")
-        cmap = plt.get_cmap(CMAP)
+        cmap, norm = color_scale(pooled, limit)
         unreliable = False
         for i, row in enumerate(rows):
             empty_row = int(grid.loc[row, "k_studies"].sum()) == 0
@@ -90,6 +90,24 @@ def evidence_gap_map(
         if title:
             ax.set_title(title, loc="left", pad=10)
     return ax.figure
+
+
+def color_scale(values: np.ndarray, limit: float):
+    """The colour map and its range for pooled g ``values``: the diverging map symmetric
+    about 0 on [−limit, limit] when the values have both signs, only its benefit half on
+    [0, limit] when none is negative (and its harm half on [−limit, 0] when none is
+    positive), so the key never shows a range the data do not reach."""
+    from matplotlib import colormaps
+    from matplotlib.colors import ListedColormap
+
+    full = colormaps[CMAP]
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if finite.size and finite.min() >= 0:
+        return ListedColormap(full(np.linspace(0.5, 1.0, 128))), Normalize(0.0, limit)
+    if finite.size and finite.max() <= 0:
+        return ListedColormap(full(np.linspace(0.0, 0.5, 128))), Normalize(-limit, 0.0)
+    return full, Normalize(-limit, limit)
 
 
 def _draw_cell(ax: Axes, i: int, j: int, cell: pd.Series | None, cmap, norm: Normalize,

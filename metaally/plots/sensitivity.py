@@ -16,8 +16,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from metaally.plots import style
 from metaally.models.pooling import level_label
+from metaally.plots import style
 
 _ROW_INCHES = 0.19
 _LABEL_INCHES = 2.0

@@ -29,8 +29,10 @@ MUTED = "#5a5a5a"        # secondary text
 
 
 def number(x: float, digits: int = 2) -> str:
-    """A number for figure text, with a typographic minus sign (U+2212) for negatives."""
-    return f"{float(x):.{digits}f}".replace("-", "\u2212")
+    """A number for figure text, with a typographic minus sign (U+2212) for negatives;
+    a value that rounds to zero prints as "0.00", never "−0.00"."""
+    value = round(float(x), digits) + 0.0  # + 0.0 turns -0.0 into 0.0
+    return f"{value:.{digits}f}".replace("-", "\u2212")
 
 
 def pyplot() -> ModuleType:
