@@ -82,6 +82,18 @@ _EXPORTS: dict[str, str] = {
     "write_summary": "metaally.report.summary",
     "what_works_section": "metaally.report.summary",
     "small_study_section": "metaally.report.summary",
+    # Bayesian random effects, CHE and model averaging (issue 14)
+    "bayes_random_effects": "metaally.models.bayes",
+    "BayesResult": "metaally.models.bayes",
+    "NormalMixture": "metaally.models.bayes",
+    "SMD_TAU_PRIOR": "metaally.models.bayes",
+    "SMD_MU_PRIOR": "metaally.models.bayes",
+    "bayes_multilevel": "metaally.models.bayes_multilevel",
+    "bayes_model_average": "metaally.models.bma",
+    "ModelAverageResult": "metaally.models.bma",
+    "bayes_prior_sensitivity": "metaally.models.bma",
+    "SMD_TAU_PRIORS": "metaally.models.bma",
+    "SMD_MU_PRIORS": "metaally.models.bma",
 }
 
 __all__ = sorted(_EXPORTS)
