@@ -158,7 +158,11 @@ class NormalMixture:
             a_best = a[-1]
         else:
             i = int(np.flatnonzero(gaps >= 0)[0])
-            a_best = optimize.brentq(gap, a[i - 1], a[i], xtol=1e-14, rtol=1e-13)
+            g_lo, g_hi = gap(a[i - 1]), gap(a[i])
+            if g_lo * g_hi > 0:  # both ~0 (rounding): a symmetric density, either end will do
+                a_best = a[i] if abs(g_hi) < abs(g_lo) else a[i - 1]
+            else:
+                a_best = optimize.brentq(gap, a[i - 1], a[i], xtol=1e-14, rtol=1e-13)
         lo, hi = self.ppf([a_best, a_best + level])
         return float(lo), float(hi)
 
@@ -403,14 +407,15 @@ class Posterior:
 
     def tau_pdf(self, d: int, x: Any) -> np.ndarray:
         """Marginal posterior density of tau_d at x (integrated over the other component)."""
-        x = np.atleast_1d(np.asarray(x, dtype=float))
+        x_in = np.asarray(x, dtype=float)
+        x = np.atleast_1d(x_in).ravel()
         axis = self.axes[d]
         inside = (x >= axis.lo) & (x <= axis.hi)
         xs = np.where(inside, x, axis.lo)
         other = self.tau[1 - d]
         lp = self.logpost(xs, other) if d == 0 else self.logpost(other, xs).T
         dens = np.exp(lp - self.log_evidence) @ self._other_weights(d)
-        return np.where(inside, dens, 0.0)
+        return np.where(inside, dens, 0.0).reshape(x_in.shape)
 
     def _other_weights(self, d: int) -> np.ndarray:
         """Quadrature weights (in tau) of the other axis' nodes; [1] for a fixed axis."""
@@ -442,7 +447,7 @@ class Posterior:
 
         def gap(a: float) -> float:
             lo, hi = ends(a)
-            return float(self.tau_pdf(d, lo)[0] - self.tau_pdf(d, hi)[0])
+            return float(self.tau_pdf(d, lo) - self.tau_pdf(d, hi))
 
         if gap(0.0) >= 0:
             return ends(0.0)
