@@ -71,6 +71,12 @@ SMD_MU_PRIOR = stats.norm(loc=0.0, scale=1.0)
 NO_PVALUE = "Bayesian model: no p-value (see prob_greater and the Bayes factors)"
 
 
+def _wsum(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """sum_j x[..., j] w[j] by multiply-and-add: on a loaded machine BLAS matrix-vector
+    products of these sizes (thousands) can be 100x slower (thread start-up)."""
+    return (x * w).sum(axis=-1)
+
+
 # --- normal mixtures: the posterior of mu, of a new study's effect, of a study's effect ------
 
 
@@ -88,26 +94,26 @@ class NormalMixture:
 
     @property
     def mean(self) -> float:
-        return float(self.weights @ self.means)
+        return float(_wsum(self.means, self.weights))
 
     @property
     def sd(self) -> float:
         """sqrt(sum w_j (sd_j^2 + (mean_j - mean)^2)) (law of total variance)."""
-        return float(math.sqrt(self.weights @ (self.sds**2 + (self.means - self.mean) ** 2)))
+        return float(math.sqrt(_wsum(self.sds**2 + (self.means - self.mean) ** 2, self.weights)))
 
     def cdf(self, x: Any) -> np.ndarray:
         x = np.asarray(x, dtype=float)
-        return special.ndtr((x[..., None] - self.means) / self.sds) @ self.weights
+        return _wsum(special.ndtr((x[..., None] - self.means) / self.sds), self.weights)
 
     def sf(self, x: Any) -> np.ndarray:
         """P(X > x), accurate in the upper tail."""
         x = np.asarray(x, dtype=float)
-        return special.ndtr((self.means - x[..., None]) / self.sds) @ self.weights
+        return _wsum(special.ndtr((self.means - x[..., None]) / self.sds), self.weights)
 
     def pdf(self, x: Any) -> np.ndarray:
         x = np.asarray(x, dtype=float)
         z = (x[..., None] - self.means) / self.sds
-        return np.exp(-0.5 * z * z) @ (self.weights / (self.sds * math.sqrt(2 * math.pi)))
+        return _wsum(np.exp(-0.5 * z * z), self.weights / (self.sds * math.sqrt(2 * math.pi)))
 
     def ppf(self, p: Any) -> np.ndarray:
         """Quantiles by safeguarded Newton steps (bisection when a step leaves the bracket)."""
@@ -380,8 +386,8 @@ class Posterior:
 
     def tau_moments(self, d: int) -> tuple[float, float]:
         marg = self.weight.sum(axis=1 - d)
-        mean = float(marg @ self.tau[d])
-        return mean, float(math.sqrt(max(marg @ (self.tau[d] - mean) ** 2, 0.0)))
+        mean = float(_wsum(self.tau[d], marg))
+        return mean, float(math.sqrt(max(_wsum((self.tau[d] - mean) ** 2, marg), 0.0)))
 
     def tau_cdf(self, d: int, x: float) -> float:
         """P(tau_d <= x): the whole intervals below x plus a Gauss-Legendre rule on the part."""
@@ -402,7 +408,7 @@ class Posterior:
         other = self.tau[1 - d]
         other_w = self._other_weights(d)
         lp = self.logpost(tau, other) if d == 0 else self.logpost(other, tau).T
-        part = (np.exp(lp - self.log_shift) @ other_w) * jac * half * _GL20[1]
+        part = _wsum(np.exp(lp - self.log_shift), other_w) * jac * half * _GL20[1]
         return below + float(part.sum()) / math.exp(self.log_evidence - self.log_shift)
 
     def tau_pdf(self, d: int, x: Any) -> np.ndarray:
@@ -414,7 +420,7 @@ class Posterior:
         xs = np.where(inside, x, axis.lo)
         other = self.tau[1 - d]
         lp = self.logpost(xs, other) if d == 0 else self.logpost(other, xs).T
-        dens = np.exp(lp - self.log_evidence) @ self._other_weights(d)
+        dens = _wsum(np.exp(lp - self.log_evidence), self._other_weights(d))
         return np.where(inside, dens, 0.0).reshape(x_in.shape)
 
     def _other_weights(self, d: int) -> np.ndarray:
@@ -516,11 +522,11 @@ def integrate(
             pd_ = p if d == 0 else p.T
             md, sd_ = (m, s) if d == 0 else (m.T, s.T)
             comps = np.stack([
-                pd_ @ w_other20,
-                (pd_ @ w_other20) * tau_d,
-                (pd_ @ w_other20) * tau_d**2,
-                (pd_ * md) @ w_other20,
-                (pd_ * (md**2 + sd_**2)) @ w_other20,
+                _wsum(pd_, w_other20),
+                _wsum(pd_, w_other20) * tau_d,
+                _wsum(pd_, w_other20) * tau_d**2,
+                _wsum(pd_ * md, w_other20),
+                _wsum(pd_ * (md**2 + sd_**2), w_other20),
             ])  # (5, N_d)
             n_int = len(edges[d]) - 1
             i20 = (comps * w_this20).reshape(5, n_int, 30).sum(-1)
@@ -604,7 +610,6 @@ class BayesResult(Printable):
     k: int
     n_clusters: int
     level: float
-    table: pd.DataFrame
     bf_effect: float
     bf_heterogeneity: float
     log_marginal_likelihood: float
@@ -620,6 +625,22 @@ class BayesResult(Printable):
     terms: StudyTerms = field(repr=False)
     integration: str = "quadrature"
     pvalue_note: str = NO_PVALUE
+
+    @cached_property
+    def table(self) -> pd.DataFrame:
+        """The posterior summary: rows mu, the variance components, theta_new; columns
+        mean, sd, median, equal-tailed ci_low/ci_high and shortest hpd_low/hpd_high at
+        ``level`` (computed on first use: the shortest intervals take most of the time)."""
+        rows = {"mu": _mixture_row(self.mu, self.level)}
+        for d, axis in enumerate(self.posterior.axes):
+            if not axis.fixed:
+                rows[axis.name] = _tau_row(self.posterior, d, self.level)
+        rows["theta_new"] = _mixture_row(self.theta_new, self.level)
+        return pd.DataFrame.from_dict(rows, orient="index")[SUMMARY_COLUMNS]
+
+    def tau_median(self) -> float:
+        """Posterior median of the (first) variance component, tau or tau_study."""
+        return self.posterior.tau_ppf(0, 0.5)
 
     @cached_property
     def mu(self) -> NormalMixture:
@@ -751,12 +772,8 @@ def fit(
     prior = MuPrior.from_arg(mu_prior)
     post = integrate(terms, prior, axes)
     grid = post.grid if integration == "quadrature" else direct_grid(terms, prior, post)
-    rows = {"mu": _mixture_row(grid.mixture, level)}
-    for d, axis in enumerate(axes):
-        if not axis.fixed:
-            rows[axis.name] = _tau_row(post, d, level)
-    rows["theta_new"] = _mixture_row(grid.predictive(), level)
-    table = pd.DataFrame.from_dict(rows, orient="index")[SUMMARY_COLUMNS]
+    mix = grid.mixture
+    low, median, high = mix.ppf([(1 - level) / 2, 0.5, (1 + level) / 2])
     if prior.flat:
         bf_effect = bf_het = math.nan
     else:
@@ -765,9 +782,8 @@ def fit(
         bf_effect = math.exp(post.log_evidence - null_mu)
         bf_het = math.exp(post.log_evidence - null_tau)
     return BayesResult(
-        estimate=rows["mu"]["median"], se=rows["mu"]["sd"], ci_low=rows["mu"]["ci_low"],
-        ci_high=rows["mu"]["ci_high"], pvalue=math.nan, df=math.nan, k=terms.k,
-        n_clusters=int(terms.lam.shape[0]), level=level, table=table,
+        estimate=float(median), se=mix.sd, ci_low=float(low), ci_high=float(high),
+        pvalue=math.nan, df=math.nan, k=terms.k, n_clusters=int(terms.lam.shape[0]), level=level,
         bf_effect=bf_effect, bf_heterogeneity=bf_het, log_marginal_likelihood=post.log_evidence,
         mu_prior=prior.describe(), tau_priors=tuple(describe_prior(ax.prior) for ax in axes
                                                     if not ax.fixed),

@@ -263,7 +263,7 @@ def bayes_prior_sensitivity(
             row = {"tau_prior": tau_name, "mu_prior": mu_name, "estimate": res.estimate,
                    "se": res.se, "ci_low": res.ci_low, "ci_high": res.ci_high}
             row |= {f"p_gt_{t:g}": res.prob_greater(t) for t in thresholds}
-            row |= {"tau_median": float(res.table.iloc[1]["median"]),
+            row |= {"tau_median": res.tau_median(),
                     "bf_effect": res.bf_effect, "bf_heterogeneity": res.bf_heterogeneity}
             rows.append(row)
     return pd.DataFrame(rows)
