@@ -100,3 +100,13 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# Few-study inference (issue 14): Bayesian estimates per component/technique, prior sensitivity,
+# shrinkage forest plot
+BAYES := results/bayes_by_component.csv results/bayes_prior_sensitivity.csv \
+         figures/forest_bayes.png figures/forest_bayes.svg
+
+figures: $(BAYES)
+
+$(BAYES) &: $(EFFECTS) $(PACKAGE) analyses/bayes_by_component.py | $(STAMP)
+	$(PLOT) analyses/bayes_by_component.py

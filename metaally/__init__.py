@@ -94,6 +94,11 @@ _EXPORTS: dict[str, str] = {
     "bayes_prior_sensitivity": "metaally.models.bma",
     "SMD_TAU_PRIORS": "metaally.models.bma",
     "SMD_MU_PRIORS": "metaally.models.bma",
+    "bayes_by": "metaally.models.bayes_pooling",
+    "bayes_fit": "metaally.models.bayes_pooling",
+    "BAYES_COLUMNS": "metaally.models.bayes_pooling",
+    "shrinkage_plot": "metaally.plots.shrinkage",
+    "shrinkage_panels": "metaally.plots.shrinkage",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -677,9 +677,10 @@ class BayesResult(Printable):
         theta_j | mu ~ N((1 - B) y*_j + B mu, (1 - B)/a_j) with B = 1/(1 + tau_s^2 a_j);
         averaging over mu | tau, y ~ N(m, s^2) gives N((1 - B) y*_j + B m,
         (1 - B)/a_j + B^2 s^2) (Röver 2020, §2.3; Gelman et al. 2014, §5.4), mixed over the
-        tau nodes.  Columns: study, yi and sei (the observed composite y*_j, 1/sqrt(a_j) at
-        tau_w = 0: the effect itself for a study with one effect), mean, sd, median,
-        ci_low, ci_high (equal-tailed at ``level``).
+        tau nodes.  Columns: study, yi and sei (the observed composite y*_j and 1/sqrt(a_j)
+        with tau_w at its posterior median, as the frequentist forest plots use the fitted
+        within-study variance; the effect itself for a study with one effect), mean, sd,
+        median, ci_low, ci_high (equal-tailed at ``level``).
         """
         post = self.grid
         _, _, _, forms = conditional(self.terms, MuPrior(0.0, math.inf), post.tau_s, post.tau_w)
@@ -688,7 +689,10 @@ class BayesResult(Printable):
         ystar = b / a
         mean = (1 - shrink) * ystar + shrink * post.m[..., None]
         var = (1 - shrink) / a + shrink**2 * post.s[..., None] ** 2
-        observed = conditional(self.terms, MuPrior(0.0, math.inf), np.zeros(1), np.zeros(1))[3]
+        axes = self.posterior.axes
+        tau_w = 0.0 if axes[1].fixed else self.posterior.tau_ppf(1, 0.5)
+        observed = conditional(self.terms, MuPrior(0.0, math.inf), np.zeros(1),
+                               np.array([tau_w]))[3]
         rows = []
         keep = post.keep
         for j, label in enumerate(self.study):
