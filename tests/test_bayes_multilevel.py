@@ -107,13 +107,16 @@ def test_che_matches_dense_double_integral() -> None:
 
 def test_che_shrinkage_rows_are_studies() -> None:
     y, v, study = dependent(5)
-    rows = ma.bayes_multilevel(y, v, study).shrinkage()
+    res = ma.bayes_multilevel(y, v, study)
+    rows = res.shrinkage()
     assert list(rows["study"]) == [1, 2, 3, 4]
-    # a study's observed composite is its GLS mean under the sampling covariance alone
+    # a study's observed composite: its GLS mean under V_j + tau_within^2 I, tau_within at
+    # its posterior median
     idx = np.flatnonzero(study == 2)
     sd = np.sqrt(v[idx])
     cov = 0.6 * np.outer(sd, sd)
     cov[np.diag_indices(idx.size)] = v[idx]
+    cov += res.table.loc["tau_within", "median"] ** 2 * np.eye(idx.size)
     w = np.linalg.solve(cov, np.ones(idx.size))
     assert rows.loc[1, "yi"] == pytest.approx(w @ y[idx] / w.sum(), rel=1e-12)
     assert rows.loc[1, "sei"] == pytest.approx(1 / math.sqrt(w.sum()), rel=1e-12)

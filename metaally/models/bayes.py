@@ -251,10 +251,11 @@ def conditional(
     logdet_a = np.where(terms.mask, np.log(terms.lam + (tau_w**2)[:, None, None]), 0.0).sum(-1)
     s2 = (tau_s**2)[:, None, None]
     d = 1.0 + s2 * a
-    a_s, b_s = a / d, b / d
-    c_s = c - s2 * b**2 / d
-    logdet = (logdet_a + np.log(d)).sum(-1)  # (Ns, Nw)
-    sa, sb, sc = a_s.sum(-1), b_s.sum(-1), c_s.sum(-1)
+    r = 1.0 / d
+    b_s = b * r
+    sa, sb = (a * r).sum(-1), b_s.sum(-1)  # (Ns, Nw)
+    sc = c.sum(-1) - (s2 * b * b_s).sum(-1)
+    logdet = logdet_a.sum(-1) + np.log(d).sum(-1)
     k = terms.k
     if mu_prior.sd == 0:  # mu fixed at the point mass
         m = np.full(sa.shape, mu_prior.mean)
@@ -484,8 +485,10 @@ def integrate(
     """
     axes = tuple(axes)
 
-    def logpost(tau_s: np.ndarray, tau_w: np.ndarray) -> np.ndarray:
-        loglik, _, _, _ = conditional(terms, mu_prior, tau_s, tau_w)
+    def logpost(tau_s: np.ndarray, tau_w: np.ndarray,
+                loglik: np.ndarray | None = None) -> np.ndarray:
+        if loglik is None:
+            loglik = conditional(terms, mu_prior, tau_s, tau_w)[0]
         lp = loglik
         if not axes[0].fixed:
             lp = lp + axes[0].logpdf(tau_s)[:, None]
@@ -505,7 +508,7 @@ def integrate(
             grids.append((tau, jac, w20.ravel() * jac, w10.ravel() * jac))
         (ts, _, ws20, ws10), (tw, _, ww20, ww10) = grids
         loglik, m, s, _ = conditional(terms, mu_prior, ts, tw)
-        lp = logpost(ts, tw)
+        lp = logpost(ts, tw, loglik)
         lp = np.where(np.isnan(lp), -np.inf, lp)
         shift = float(np.max(lp))
         if not math.isfinite(shift):
