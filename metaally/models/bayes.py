@@ -613,8 +613,6 @@ class BayesResult(Printable):
     k: int
     n_clusters: int
     level: float
-    bf_effect: float
-    bf_heterogeneity: float
     log_marginal_likelihood: float
     mu_prior: str
     tau_priors: tuple[str, ...]
@@ -626,6 +624,7 @@ class BayesResult(Printable):
     posterior: Posterior = field(repr=False)
     grid: Grid = field(repr=False)
     terms: StudyTerms = field(repr=False)
+    prior: MuPrior = field(repr=False)
     integration: str = "quadrature"
     pvalue_note: str = NO_PVALUE
 
@@ -640,6 +639,25 @@ class BayesResult(Printable):
                 rows[axis.name] = _tau_row(self.posterior, d, self.level)
         rows["theta_new"] = _mixture_row(self.theta_new, self.level)
         return pd.DataFrame.from_dict(rows, orient="index")[SUMMARY_COLUMNS]
+
+    @cached_property
+    def bf_effect(self) -> float:
+        """BF(mu != 0) = p(y) / p(y | mu = 0), the null's evidence by the same quadrature
+        (NaN with a flat mu prior)."""
+        if self.prior.flat:
+            return math.nan
+        null = integrate(self.terms, MuPrior(0.0, 0.0), self.posterior.axes).log_evidence
+        return math.exp(self.log_marginal_likelihood - null)
+
+    @cached_property
+    def bf_heterogeneity(self) -> float:
+        """BF(tau > 0) = p(y) / p(y | tau = 0) (every variance component 0; NaN with a flat
+        mu prior)."""
+        if self.prior.flat:
+            return math.nan
+        zero = np.zeros(1)
+        null = float(conditional(self.terms, self.prior, zero, zero)[0][0, 0])
+        return math.exp(self.log_marginal_likelihood - null)
 
     def tau_median(self) -> float:
         """Posterior median of the (first) variance component, tau or tau_study."""
@@ -781,19 +799,11 @@ def fit(
     grid = post.grid if integration == "quadrature" else direct_grid(terms, prior, post)
     mix = grid.mixture
     low, median, high = mix.ppf([(1 - level) / 2, 0.5, (1 + level) / 2])
-    if prior.flat:
-        bf_effect = bf_het = math.nan
-    else:
-        null_mu = integrate(terms, MuPrior(0.0, 0.0), axes).log_evidence
-        null_tau = float(conditional(terms, prior, np.zeros(1), np.zeros(1))[0][0, 0])
-        bf_effect = math.exp(post.log_evidence - null_mu)
-        bf_het = math.exp(post.log_evidence - null_tau)
     return BayesResult(
         estimate=float(median), se=mix.sd, ci_low=float(low), ci_high=float(high),
         pvalue=math.nan, df=math.nan, k=terms.k, n_clusters=int(terms.lam.shape[0]), level=level,
-        bf_effect=bf_effect, bf_heterogeneity=bf_het, log_marginal_likelihood=post.log_evidence,
-        mu_prior=prior.describe(), tau_priors=tuple(describe_prior(ax.prior) for ax in axes
-                                                    if not ax.fixed),
+        log_marginal_likelihood=post.log_evidence, prior=prior, mu_prior=prior.describe(),
+        tau_priors=tuple(describe_prior(ax.prior) for ax in axes if not ax.fixed),
         model=model, rho=rho, yi=yi, vi=vi, study=study, posterior=post, grid=grid, terms=terms,
         integration=integration,
     )
