@@ -80,7 +80,7 @@ def _wsum(x: np.ndarray, w: np.ndarray) -> np.ndarray:
 # --- normal mixtures: the posterior of mu, of a new study's effect, of a study's effect ------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class NormalMixture:
     """A finite mixture of normal distributions, sum_j w_j N(mean_j, sd_j^2).
 
@@ -176,7 +176,7 @@ class NormalMixture:
 # --- the posterior over the variance components ---------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class StudyTerms:
     """Each study's data in the eigenbasis of its sampling covariance V_j = Q diag(lam) Q'.
 
@@ -334,7 +334,7 @@ def _rule_nodes(edges: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return t, w20, w10
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Grid:
     """A weighted tensor grid of variance components: ``weight[i, j]`` is the posterior
     probability of (tau_s[i], tau_w[j]); ``m``/``s`` the conditional mean and sd of mu there.
@@ -363,7 +363,7 @@ class Grid:
         return NormalMixture(self.m[keep], np.sqrt(self.s**2 + t2)[keep], self.weight[keep])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Posterior:
     """The posterior over the variance components, integrated by adaptive quadrature.
 
@@ -590,7 +590,7 @@ def _tau_row(post: Posterior, d: int, level: float) -> dict[str, float]:
             "ci_high": hi, "hpd_low": s_lo, "hpd_high": s_hi}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class BayesResult(Printable):
     """Posterior of a Bayesian random-effects (or CHE) meta-analysis.
 

@@ -52,7 +52,7 @@ from metaally.models.printing import Printable, fmt_num
 MODELS = ("fixed_H0", "fixed_H1", "random_H0", "random_H1")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ModelAverageResult(Printable):
     """Bayesian model-averaged meta-analysis (metaBMA's ``meta_bma``).
 
