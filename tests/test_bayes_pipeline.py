@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import metaally as ma
-from metaally.allyship.bayes_text import bayes_facts, bayes_sentences
+from metaally.allyship.bayes_text import bayes_facts, bayes_sensitivity_table, bayes_sentences
 
 ROOT = Path(__file__).resolve().parents[1]
 EFFECTS = pd.read_csv(ROOT / "results" / "effects.csv")
@@ -83,3 +83,14 @@ def test_report_facts_and_sentences(by_component) -> None:
     text = bayes_sentences(facts)
     assert "Awareness" in text and "All-inclusivity" in text and "no studies yet" in text
     assert f"{row['estimate']:.2f}" in text
+
+
+def test_sensitivity_table_markdown() -> None:
+    data = EFFECTS[EFFECTS["included"] & EFFECTS["components"].str.contains("authentic")]
+    sens = ma.bayes_prior_sensitivity(data["yi"], data["vi"], data["study_id"]).assign(
+        grouping="component", level="authentic_motivation")
+    lines = bayes_sensitivity_table(sens).splitlines()
+    assert len(lines) == 2 + len(sens)
+    first = sens.iloc[0]
+    assert f"{first['estimate']:.2f} ({first['ci_low']:.2f} to {first['ci_high']:.2f})" in lines[2]
+    assert lines[3].endswith("| — |")  # flat mu prior: no Bayes factor

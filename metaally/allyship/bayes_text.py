@@ -119,3 +119,18 @@ def bayes_sentences(facts: Sequence[BayesFacts]) -> str:
             text += f" ({f.note})"
         parts.append(text + ".")
     return " ".join(parts)
+
+
+def bayes_sensitivity_table(sensitivity: pd.DataFrame) -> str:
+    """The prior-sensitivity table as Markdown: one row per (component, tau prior, mu prior)
+    with the posterior median and 95% CrI of g, P(g > 0), P(g > 0.2) and BF(mu != 0)."""
+    lines = ["| component | τ prior | μ prior | g (95% CrI) | P(g > 0) | P(g > 0.2) | BF(μ ≠ 0) |",
+             "|---|---|---|---|---|---|---|"]
+    for row in sensitivity.to_dict("records"):
+        bf = row["bf_effect"]
+        lines.append(
+            f"| {level_label(row['level'])} | {row['tau_prior']} | {row['mu_prior']} "
+            f"| {row['estimate']:.2f} ({row['ci_low']:.2f} to {row['ci_high']:.2f}) "
+            f"| {row['p_gt_0']:.3f} | {row['p_gt_0.2']:.3f} "
+            f"| {'—' if math.isnan(bf) else _num(bf)} |")
+    return "\n".join(lines)
