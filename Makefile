@@ -131,3 +131,13 @@ $(REPORT_HTML): $(SUMMARY) $(FINDINGS) $(POOLED) $(TECHNIQUE) $(SENSITIVITY) $(S
                 $(INFLUENCE) $(FORESTS) $(FUNNEL) $(GAP_MAP) $(FOREST_TECHNIQUE) $(DATA) \
                 $(PACKAGE) analyses/report_html.py | $(STAMP)
 	$(PY) analyses/report_html.py
+
+# Few-study inference: Bayesian estimates per component/technique, prior sensitivity,
+# shrinkage forest plot
+BAYES := results/bayes_by_component.csv results/bayes_prior_sensitivity.csv \
+         figures/forest_bayes.png figures/forest_bayes.svg
+
+figures: $(BAYES)
+
+$(BAYES) &: $(EFFECTS) $(PACKAGE) analyses/bayes_by_component.py | $(STAMP)
+	$(PLOT) analyses/bayes_by_component.py

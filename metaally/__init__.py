@@ -117,6 +117,23 @@ _EXPORTS: dict[str, str] = {
     "summary_of_findings": "metaally.report.findings",
     "optimal_information_size": "metaally.report.findings",
     "run_report": "metaally.report.pipeline",
+    # Bayesian random effects, CHE and model averaging
+    "bayes_random_effects": "metaally.models.bayes",
+    "BayesResult": "metaally.models.bayes",
+    "NormalMixture": "metaally.models.bayes",
+    "SMD_TAU_PRIOR": "metaally.models.bayes",
+    "SMD_MU_PRIOR": "metaally.models.bayes",
+    "bayes_multilevel": "metaally.models.bayes_multilevel",
+    "bayes_model_average": "metaally.models.bma",
+    "ModelAverageResult": "metaally.models.bma",
+    "bayes_prior_sensitivity": "metaally.models.bma",
+    "SMD_TAU_PRIORS": "metaally.models.bma",
+    "SMD_MU_PRIORS": "metaally.models.bma",
+    "bayes_by": "metaally.models.bayes_pooling",
+    "bayes_fit": "metaally.models.bayes_pooling",
+    "BAYES_COLUMNS": "metaally.models.bayes_pooling",
+    "shrinkage_plot": "metaally.plots.shrinkage",
+    "shrinkage_panels": "metaally.plots.shrinkage",
 }
 
 __all__ = sorted(_EXPORTS)
