@@ -9,10 +9,21 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
+
+__all__ = [
+    "COEF_COLUMNS",
+    "Printable",
+    "coef_frame",
+    "coef_table",
+    "fields_frame",
+    "fmt_num",
+    "fmt_pvalue",
+    "pvalue_phrase",
+]
 
 
 def fmt_num(x: float, digits: int = 4) -> str:
@@ -50,6 +61,23 @@ def fields_frame(result: object, fields: Sequence[str]) -> pd.DataFrame:
     import pandas as pd
 
     return pd.DataFrame([{name: getattr(result, name) for name in fields}], columns=list(fields))
+
+
+COEF_COLUMNS = ("term", "estimate", "se", "stat", "df", "pvalue", "ci_low", "ci_high")
+"""Leading columns of every fitted model's ``to_frame()`` (the result protocol)."""
+
+
+def coef_frame(coef: pd.DataFrame, df: float | None = None, **extra: Any) -> pd.DataFrame:
+    """A model's ``to_frame()``: one row per coefficient with :data:`COEF_COLUMNS` (``df``
+    from the ``coef`` column, else the scalar ``df``), then the ``extra`` model statistics
+    (scalars, repeated on every row) in the order given."""
+    frame = coef.rename_axis("term").reset_index()
+    if "df" not in frame:
+        frame["df"] = df
+    frame = frame[list(COEF_COLUMNS)]
+    for name, value in extra.items():
+        frame[name] = value
+    return frame
 
 
 def pvalue_phrase(p: float, digits: int = 4) -> str:

@@ -34,7 +34,7 @@ import pandas as pd
 from scipy import stats
 
 from metaally.models.inputs import design_matrix, effect_arrays
-from metaally.models.printing import Printable, coef_table, fmt_num, pvalue_phrase
+from metaally.models.printing import Printable, coef_frame, coef_table, fmt_num, pvalue_phrase
 from metaally.models.tau2 import METHODS, Problem, estimate, make_problem, solve_q, warn_fallback
 from metaally.models.wls import Design, WLSFit, inverse, logdet, rowdot, rowsum, trace_p
 
@@ -360,14 +360,12 @@ class RandomEffectsResult(Printable):
         })
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per coefficient (one row without moderators) with the model statistics."""
-        frame = self.coef.rename_axis("term").reset_index()
-        frame.insert(0, "method", self.method)
-        frame.insert(1, "test", self.test)
-        frame.insert(2, "k", self.k)
-        for name in ("df", "tau2", "tau", "i2", "h2", "q", "q_df", "q_pvalue", "pi_low", "pi_high"):
-            frame[name] = getattr(self, name)
-        return frame
+        """One row per coefficient (one row without moderators): term, estimate, se, stat, df,
+        pvalue, ci_low, ci_high, then k, method, test and the heterogeneity statistics."""
+        return coef_frame(self.coef, self.df, k=self.k, method=self.method, test=self.test,
+                          **{name: getattr(self, name) for name in (
+                              "tau2", "tau", "i2", "h2", "q", "q_df", "q_pvalue", "pi_low",
+                              "pi_high")})
 
     def summary(self) -> str:
         """Printout in the layout of metafor's ``print.rma.uni``."""

@@ -1,9 +1,9 @@
 """Forest plots (metafor's ``forest.rma``): one row per study or effect with its CI, a
 diamond for the pooled estimate with its prediction interval drawn through it.
 
-``forest_plot`` accepts a ``PooledGroup`` (studies of one component …), a
-``RandomEffectsResult``, a ``MultilevelResult`` (every effect, grouped by study) or a
-DataFrame; ``forest_panels`` stacks several pooled groups over a shared x axis.
+``forest_plot`` accepts a ``PooledGroup`` (studies of one component …), any fitted model
+result (``RandomEffectsResult``; ``MultilevelResult`` or its ``.robust()`` result: every
+effect, grouped by study, with the model's own diamond) or a DataFrame; ``forest_panels`` stacks several pooled groups over a shared x axis.
 Marker area is proportional to the row's weight in the model (percent weights for
 results; ``1/vi`` for frames without a ``weight`` column), with a small floor so that
 light studies stay visible.
@@ -237,7 +237,11 @@ def _pooled(obj: Any) -> _Pooled | None:
     if hasattr(obj, "sigma2_study"):
         text = (f"k = {obj.k} effects in {obj.n_clusters} studies; "
                 f"σ²(study) = {obj.sigma2_study:.3f}, σ²(within) = {obj.sigma2_within:.3f}")
-        return _Pooled("Pooled (CHE model)", obj.estimate, obj.ci_low, obj.ci_high,
+        adjust = getattr(obj, "adjust", None)  # a robust result: say so, with its df
+        if adjust is not None:
+            text += f"; df = {obj.df:.1f}"
+        label = "Pooled (CHE model)" if adjust is None else f"Pooled (CHE, {adjust} robust)"
+        return _Pooled(label, obj.estimate, obj.ci_low, obj.ci_high,
                        obj.pi_low, obj.pi_high, text)
     if hasattr(obj, "tau2"):
         text = f"k = {obj.k}; τ² = {obj.tau2:.3f}; I² = {obj.i2:.0f}%"

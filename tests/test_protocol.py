@@ -1,0 +1,138 @@
+"""The one result protocol: every fitted model shares its fields and is accepted by every
+plot and diagnostic (dat.assink2016 from tests/reference/clustered_influence.json)."""
+
+from __future__ import annotations
+
+import ast
+import json
+import warnings
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+import metaally as ma
+from metaally.models.printing import COEF_COLUMNS
+from metaally.models.protocol import ClusteredModel, FitResult, FittedModel
+
+DATA = json.loads(
+    (Path(__file__).parent / "reference" / "clustered_influence.json").read_text())["data"]
+PACKAGE = Path(ma.__file__).parent
+
+
+@cache
+def fits() -> dict[str, FitResult]:
+    yi, vi, study, esid = DATA["yi"], DATA["vi"], DATA["study"], DATA["esid"]
+    m = ma.multilevel(yi, vi, study, es_id=esid)
+    return {
+        "random_effects": ma.random_effects(yi, vi),
+        "random_effects_knha": ma.random_effects(yi, vi, test="knha"),
+        "multilevel": m,
+        "robust": m.robust(),
+        "robust_cr1": m.robust(adjust="CR1"),
+    }
+
+
+FIT_IDS = ["random_effects", "random_effects_knha", "multilevel", "robust", "robust_cr1"]
+CLUSTERED = ["multilevel", "robust", "robust_cr1"]
+
+
+@pytest.mark.parametrize("fit_id", FIT_IDS)
+def test_every_fitted_model_satisfies_the_protocol(fit_id):
+    res = fits()[fit_id]
+    assert isinstance(res, FitResult) and isinstance(res, FittedModel)
+    assert isinstance(res, ClusteredModel) == (fit_id in CLUSTERED)
+    for name in ("estimate", "se", "ci_low", "ci_high", "pvalue", "df"):
+        assert isinstance(getattr(res, name), float), name
+    assert res.k == 100
+    assert res.ci_low < res.estimate < res.ci_high
+    frame = res.to_frame()
+    assert tuple(frame.columns[: len(COEF_COLUMNS)]) == COEF_COLUMNS
+    assert frame.loc[0, "estimate"] == res.estimate and frame.loc[0, "df"] == res.df
+    assert frame.loc[0, "k"] == 100
+    if fit_id in CLUSTERED:
+        assert res.n_clusters == 17 and frame.loc[0, "n_clusters"] == 17
+    assert res.summary() == str(res)
+
+
+@pytest.mark.parametrize("fit_id", FIT_IDS)
+def test_df_is_infinite_exactly_for_z_tests(fit_id):
+    res = fits()[fit_id]
+    assert np.isinf(res.df) == (fit_id in ("random_effects", "multilevel"))
+
+
+@pytest.mark.parametrize("fit_id", FIT_IDS)
+def test_plots_accept_every_fitted_model(fit_id):
+    res = fits()[fit_id]
+    fig = ma.forest_plot(res)
+    assert isinstance(fig, Figure)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    headers = 17 if fit_id in CLUSTERED else 0  # clustered: effects grouped under their study
+    assert len(labels) == 100 + headers + 1
+    assert isinstance(ma.funnel_plot(res), Figure)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Single-level factor")
+        assert isinstance(ma.cumulative_plot(res), Figure)
+
+
+def test_forest_plot_of_a_robust_result_names_its_adjustment():
+    fig = ma.forest_plot(fits()["robust"])
+    assert fig.axes[0].get_yticklabels()[-1].get_text() == "Pooled (CHE, CR2 robust)"
+
+
+def test_egger_test_of_a_result_equals_the_array_form():
+    yi, vi, study = DATA["yi"], DATA["vi"], DATA["study"]
+    by_result = ma.egger_test(fits()["robust"])
+    by_arrays = ma.egger_test(yi, vi, study=study)
+    assert (by_result.stat, by_result.df, by_result.pvalue) == (
+        by_arrays.stat, by_arrays.df, by_arrays.pvalue)
+    assert ma.egger_test(fits()["multilevel"]).pvalue == by_arrays.pvalue
+    assert ma.egger_test(fits()["robust_cr1"]).test == "CR1"
+    plain = ma.egger_test(fits()["random_effects"])
+    assert plain.pvalue == ma.egger_test(yi, vi).pvalue and plain.test == "z"
+    knha = ma.egger_test(fits()["random_effects_knha"])
+    assert knha.test == "knha" and knha.df == 100 - 2
+
+
+def test_univariate_diagnostics_of_a_result_equal_the_array_form():
+    yi, vi = np.asarray(DATA["yi"][:30]), np.asarray(DATA["vi"][:30])
+    res = ma.random_effects(yi, vi, method="DL")
+    assert ma.rank_test(res) == ma.rank_test(yi, vi)
+    a, b = ma.trim_and_fill(res), ma.trim_and_fill(yi, vi, method="DL")
+    assert (a.k0, a.estimate, a.method) == (b.k0, b.estimate, "DL")
+    assert ma.pet_peese(res).estimate == ma.pet_peese(yi, vi).estimate
+
+
+@pytest.mark.parametrize("function", [ma.rank_test, ma.trim_and_fill, ma.pet_peese])
+def test_diagnostics_for_independent_effects_reject_clustered_models(function):
+    with pytest.raises(ValueError, match="independent effects"):
+        function(fits()["robust"])
+
+
+@pytest.mark.parametrize("function", [ma.egger_test, ma.rank_test, ma.trim_and_fill,
+                                      ma.pet_peese, ma.leave_one_out, ma.influence])
+def test_diagnostics_name_what_they_need(function):
+    with pytest.raises(ValueError):
+        function(pd.DataFrame({"yi": [0.1, 0.2, 0.3], "vi": [0.1, 0.1, 0.1]}))
+
+
+def test_models_have_no_import_cycle():
+    """Function-level imports included: robust.py never imports multilevel.py."""
+    graph = {}
+    for path in (PACKAGE / "models").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        graph[path.stem] = {
+            node.module.rsplit(".", 1)[-1] for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module
+            and node.module.startswith("metaally.models.")
+        }
+
+    def reaches(start: str, target: str, seen: frozenset = frozenset()) -> bool:
+        return any(n == target or (n not in seen and reaches(n, target, seen | {n}))
+                   for n in graph.get(start, ()))
+
+    assert not [m for m in graph if reaches(m, m)]
+    assert "multilevel" not in graph["robust"]
