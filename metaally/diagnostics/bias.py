@@ -5,9 +5,10 @@ Each function takes a fitted model result first (``egger_test(res)``, as metafor
 ``regtest(res)``), or, as a convenience, effect sizes ``yi`` and sampling variances
 ``vi`` (``egger_test(yi, vi)``), and returns a frozen result object with ``summary()``
 and ``to_frame()``.  ``egger_test`` also takes a clustered model (``multilevel`` or
-its ``.robust()`` result); the other three assume independent effects and reject it.  Definitions follow metafor 3.8 (``regtest``, ``ranktest``,
-``trimfill``); PET-PEESE follows Stanley & Doucouliagos (2014); the test for
-dependent effects follows Rodgers & Pustejovsky (2021).
+its ``.robust()`` result); the other three assume independent effects and reject it.
+Definitions follow metafor 3.8 (``regtest``, ``ranktest``, ``trimfill``); PET-PEESE
+follows Stanley & Doucouliagos (2014); the test for dependent effects follows Rodgers &
+Pustejovsky (2021).
 """
 
 from __future__ import annotations

@@ -28,7 +28,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from metaally.models.blocks import Block, ClusterBlocks, che_blocks, cluster_blocks, marginal_covariance
+from metaally.models.blocks import (
+    Block,
+    ClusterBlocks,
+    che_blocks,
+    cluster_blocks,
+    marginal_covariance,
+)
 from metaally.models.inputs import design_matrix, effect_arrays
 from metaally.models.printing import Printable, coef_frame, coef_table, fmt_num, pvalue_phrase
 from metaally.models.robust import RobustResult, robust

@@ -34,7 +34,6 @@ import pandas as pd
 from scipy import stats
 
 from metaally.models.blocks import che_blocks, cluster_blocks, marginal_covariance
-from metaally.models.protocol import ClusteredModel
 from metaally.models.printing import (
     Printable,
     coef_frame,
@@ -43,6 +42,7 @@ from metaally.models.printing import (
     fmt_num,
     pvalue_phrase,
 )
+from metaally.models.protocol import ClusteredModel
 
 _ADJUSTMENTS = ("CR2", "CR1")
 _EIGEN_TOL = 1e-12  # eigenvalues below this count as zero (clubSandwich's matrix_power)

@@ -20,8 +20,8 @@ from scipy.stats import norm
 
 from metaally.diagnostics.bias import TrimFillResult
 from metaally.models.inputs import frame_yi_sei
-from metaally.plots import style
 from metaally.models.univariate import random_effects
+from metaally.plots import style
 
 _SHADES = ("#ffffff", "#e4e4e4", "#c8c8c8")   # innermost (smallest level) to outermost
 

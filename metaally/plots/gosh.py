@@ -36,7 +36,7 @@ def gosh_plot(
     bins: int = 40,
     xlabel: str = "Estimate",
 ) -> Figure:
-    """Draw the GOSH plot of a :class:`metaally.diagnostics.subsets.GoshResult` and return the Figure.
+    """Draw the GOSH plot of a :class:`~metaally.diagnostics.subsets.GoshResult`; return the Figure.
 
     ``het``: the heterogeneity statistic on the y axis (i2, h2, q or tau2);
     ``kind``: "scatter", "hexbin" or "auto" (hexbin above :data:`HEXBIN_ABOVE`
