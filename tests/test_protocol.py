@@ -136,3 +136,74 @@ def test_models_have_no_import_cycle():
 
     assert not [m for m in graph if reaches(m, m)]
     assert "multilevel" not in graph["robust"]
+
+
+# ---------------------------------------------------------------- one name, one default
+
+
+@pytest.mark.parametrize("call", [
+    lambda: ma.random_effects([0.1, 0.3, 0.2], [0.1, 0.1, 0.1], level=95),
+    lambda: ma.multilevel([0.1, 0.3, 0.2, 0.4], [0.1] * 4, [1, 1, 2, 3], level=95),
+    lambda: ma.random_effects_batch([[0.1, 0.3, 0.2]], [[0.1, 0.1, 0.1]], level=95),
+    lambda: ma.pet_peese([0.1, 0.3, 0.2, 0.5], [0.1, 0.1, 0.1, 0.2], level=95),
+    lambda: ma.random_effects([0.1, 0.3, 0.2], [0.1, 0.1, 0.1]).tau2_ci(level=95),
+    lambda: ma.forest_plot(ma.random_effects([0.1, 0.3, 0.2], [0.1, 0.1, 0.1]), level=95),
+])
+def test_level_is_a_proportion_everywhere(call):
+    with pytest.raises(ValueError, match="level must be a proportion .* not a percentage"):
+        call()
+
+
+def test_batch_has_the_defaults_of_random_effects():
+    rng = np.random.default_rng(3)
+    Y, V = rng.normal(size=(4, 9)), rng.uniform(0.05, 0.3, size=(4, 9))
+    out = ma.random_effects_batch(Y, V)
+    for i in range(4):
+        one = ma.random_effects(Y[i], V[i])
+        assert one.test == "z" and one.method == "REML" and np.isinf(out.loc[i, "df"])
+        assert out.loc[i, "pvalue"] == pytest.approx(one.pvalue, rel=1e-10)
+
+
+def _series(values, index):
+    return pd.Series(values, index=index)
+
+
+@pytest.mark.parametrize("call", [
+    lambda a, b: ma.random_effects(a, b),
+    lambda a, b: ma.random_effects(a, [0.1] * 4, mods=b),
+    lambda a, b: ma.multilevel(a, [0.1] * 4, study=_series([1, 1, 2, 3], b.index)),
+    lambda a, b: ma.aggregate(a, b, [1, 1, 2, 2]),
+    lambda a, b: ma.egger_test(a, b),
+    lambda a, b: ma.rank_test(a, b),
+])
+def test_series_with_different_indexes_are_never_paired_by_position(call):
+    yi = _series([0.1, 0.3, 0.2, 0.5], [0, 1, 2, 3])
+    other = _series([0.1, 0.2, 0.1, 0.2], [3, 2, 1, 0])
+    with pytest.raises(ValueError, match="different indexes"):
+        call(yi, other)
+
+
+def test_a_missing_moderator_drops_its_row_in_every_model():
+    yi = np.array([0.1, 0.3, 0.2, 0.5, 0.4, 0.6, 0.2])
+    vi = np.full(7, 0.05)
+    study = [1, 1, 2, 3, 4, 5, 6]
+    x = np.array([0.0, 1.0, np.nan, 2.0, 1.0, 3.0, 0.5])
+    with pytest.warns(UserWarning, match="1 of 7 rows had missing values"):
+        uni = ma.random_effects(yi, vi, mods=x)
+    with pytest.warns(UserWarning, match="1 of 7 rows had missing values"):
+        ml = ma.multilevel(yi, vi, study, mods=x)
+    keep = ~np.isnan(x)
+    assert uni.coef.equals(ma.random_effects(yi[keep], vi[keep], mods=x[keep]).coef)
+    direct = ma.multilevel(yi[keep], vi[keep], np.asarray(study)[keep], mods=x[keep])
+    assert ml.coef.equals(direct.coef) and ml.k == 6
+
+
+def test_aggregate_with_the_model_within_variance_gives_the_che_weights():
+    """With sigma2_within of a fitted CHE model, the composites weighted by
+    1/(vi_j + sigma2_study) average to the model's estimate (Sherman-Morrison)."""
+    yi, vi, study = DATA["yi"], DATA["vi"], DATA["study"]
+    m = fits()["multilevel"]
+    agg = ma.aggregate(yi, vi, study, rho=0.6, sigma2_within=m.sigma2_within)
+    w = 1.0 / (agg["vi"] + m.sigma2_study)
+    assert float(np.sum(w * agg["yi"]) / np.sum(w)) == pytest.approx(m.estimate, rel=1e-10)
+    assert float(np.sqrt(1.0 / np.sum(w))) == pytest.approx(m.se, rel=1e-10)

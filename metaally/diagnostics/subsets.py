@@ -19,8 +19,8 @@ does this function, to give metafor's numbers.
 
 Every subset is an ordinary fit of :func:`metaally.models.univariate.fit_arrays`, the
 engine of :func:`metaally.random_effects`, run on masked copies of (yi, vi) in
-chunks of :data:`CHUNK_ELEMENTS` entries, so temporaries stay in the hundreds of
-megabytes; the result holds N subsets × (6 numbers + k flags).
+chunks of :data:`metaally.models.progress.CHUNK_ELEMENTS` entries, so temporaries stay
+in the hundreds of megabytes; the result holds N subsets × (6 numbers + k flags).
 """
 
 from __future__ import annotations
@@ -34,15 +34,12 @@ import pandas as pd
 
 from metaally.models.inputs import effect_arrays
 from metaally.models.printing import Printable, fmt_num
-from metaally.models.progress import progress_bar
+from metaally.models.progress import chunks
 from metaally.models.univariate import check_options, fit_arrays
 from metaally.models.wls import Design
 
 MAX_SUBSETS = 10**6
 """metafor's limit: beyond this many subsets a random sample is fitted."""
-
-CHUNK_ELEMENTS = 2**21
-"""Subsets × studies fitted per chunk (about 2 M entries: fast and memory-bounded)."""
 
 _STATISTICS = ("k", "q", "i2", "h2", "tau2", "estimate")
 _LABELS = {"k": "k", "q": "Q", "i2": "I2", "h2": "H2", "tau2": "tau2", "estimate": "estimate"}
@@ -199,13 +196,10 @@ def _fit_subsets(
     out = {name: np.empty(n) for name in ("q", "i2", "h2", "tau2", "estimate")}
     fallback = np.zeros(n, dtype=bool)
     design = Design(np.ones((k, 1)))
-    step = max(1, CHUNK_ELEMENTS // k)
-    bar = progress_bar(n, "GOSH", "subsets", progress)
     with warnings.catch_warnings():
         # counted in ``fallback`` and reported once below, not once per chunk
         warnings.filterwarnings("ignore", ".*did not converge", RuntimeWarning)
-        for start in range(0, n, step):
-            rows = slice(start, min(start + step, n))
+        for rows in chunks(n, k, "GOSH", "subsets", progress):
             b = rows.stop - rows.start
             fit = fit_arrays(np.broadcast_to(y, (b, k)), np.broadcast_to(v, (b, k)), design,
                              method, "z", 0.95, mask=incl[rows])
@@ -213,8 +207,6 @@ def _fit_subsets(
             out["tau2"][rows] = fit.tau2
             out["q"][rows], out["i2"][rows], out["h2"][rows] = fit.q, fit.i2, fit.h2
             fallback[rows] = fit.fallback
-            bar.update(b)
-    bar.close()
     size = incl.sum(axis=1)
     if method == "DL":   # metafor's FE/DL shortcut in gosh(): H² = Q/(k − 1), even below 1
         with np.errstate(divide="ignore", invalid="ignore"):

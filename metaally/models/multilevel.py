@@ -35,7 +35,14 @@ from metaally.models.blocks import (
     cluster_blocks,
     marginal_covariance,
 )
-from metaally.models.inputs import design_matrix, effect_arrays
+from metaally.models.inputs import (
+    check_aligned,
+    check_level,
+    design_matrix,
+    effect_arrays,
+    mod_columns,
+    take_rows,
+)
 from metaally.models.printing import Printable, coef_frame, coef_table, fmt_num, pvalue_phrase
 from metaally.models.robust import RobustResult, robust
 
@@ -345,25 +352,28 @@ def multilevel(
 
     I^2 is the total of the multilevel model (metafor FAQ): 100 sum(sigma2) /
     (sum(sigma2) + (k - p) / tr(P)), P = W - W X (X'WX)^-1 X'W, W = diag(1/vi).
+    Rows with a missing yi, vi, study label or moderator are dropped with a warning
+    (metafor's ``na.omit``); pandas arguments must share one index.
     Reference: Pustejovsky & Tipton (2022), Prevention Science 23:425-438.
     """
     if method not in _METHODS:
         raise ValueError(f"method must be one of {', '.join(_METHODS)}; got {method!r}")
     if not (np.ndim(rho) == 0 and -1.0 < float(rho) < 1.0):
         raise ValueError(f"rho must be a number between -1 and 1; got {rho!r}")
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be between 0 and 1; got {level!r}")
-    X, names = design_matrix(mods, np.asarray(yi).reshape(-1).shape[0], intercept=intercept)
+    level = check_level(level)
+    check_aligned(yi=yi, vi=vi, study=study, es_id=es_id, mods=mods)
     labels = [np.asarray(study, dtype=object).reshape(-1)]
     if es_id is not None:
         labels.append(np.asarray(es_id, dtype=object).reshape(-1))
-    y, v, labels, kept = effect_arrays(yi, vi, *labels, names=["study", "es_id"][: len(labels)])
-    X = X[kept]
+    names = ["study", "es_id"][: len(labels)]
+    mod_cols = mod_columns(mods)
+    y, v, labels, kept = effect_arrays(yi, vi, *labels, *mod_cols,
+                                       names=names + ["mods"] * len(mod_cols))
+    labels = labels[: len(names)]
+    X, names = design_matrix(take_rows(mods, kept), y.shape[0], intercept=intercept)
     k, p = X.shape
     if k <= p:
         raise ValueError(f"the model has {p} coefficients but only {k} effect sizes")
-    if np.linalg.matrix_rank(X) < p:
-        raise ValueError("the moderators are linearly dependent in the rows that were kept")
     study_arr = labels[0]
     blocks = cluster_blocks(study_arr)
     es_arr = labels[1] if es_id is not None else _effect_numbers(blocks)

@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from scipy.stats import norm
 
-from metaally.models.inputs import frame_yi_sei
+from metaally.models.inputs import check_level, frame_yi_sei
 from metaally.plots import style
 
 _ROW_INCHES = 0.2
@@ -91,7 +91,7 @@ def forest_plot(
     diamond; results and groups supply their own.  Intervals use ``level``; ``width`` is
     the figure width in inches when ``ax`` is not given (the height follows the rows).
     """
-    rows = _rows(result_or_frame, group, label, level)
+    rows = _rows(result_or_frame, group, label, check_level(level))
     summary = _pooled(result_or_frame if pooled is None else pooled)
     plt = style.pyplot()
     with plt.rc_context(style.RC):

@@ -19,7 +19,7 @@ from matplotlib.patches import Patch
 from scipy.stats import norm
 
 from metaally.diagnostics.bias import TrimFillResult
-from metaally.models.inputs import frame_yi_sei
+from metaally.models.inputs import check_level, frame_yi_sei
 from metaally.models.univariate import random_effects
 from metaally.plots import style
 
@@ -58,8 +58,8 @@ def funnel_plot(
     yi, sei, estimate = _points(result_or_frame)
     if center is None:
         center = estimate if estimate is not None else float(np.sum(yi / sei**2) / np.sum(sei**-2))
-    levels = sorted(levels)
-    if not 1 <= len(levels) <= len(_SHADES) or not all(0 < lv < 1 for lv in levels):
+    levels = sorted(check_level(lv, "levels") for lv in levels)
+    if not 1 <= len(levels) <= len(_SHADES):
         raise ValueError(f"levels must be one to {len(_SHADES)} numbers between 0 and 1")
     plt = style.pyplot()
     with plt.rc_context(style.RC):
