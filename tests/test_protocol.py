@@ -207,3 +207,37 @@ def test_aggregate_with_the_model_within_variance_gives_the_che_weights():
     w = 1.0 / (agg["vi"] + m.sigma2_study)
     assert float(np.sum(w * agg["yi"]) / np.sum(w)) == pytest.approx(m.estimate, rel=1e-10)
     assert float(np.sqrt(1.0 / np.sum(w))) == pytest.approx(m.se, rel=1e-10)
+
+
+def test_gosh_of_a_result_uses_its_data_labels_and_estimator():
+    yi, vi = np.asarray(DATA["yi"][:8]), np.asarray(DATA["vi"][:8])
+    res = ma.random_effects(yi, vi, method="DL", slab=list("abcdefgh"))
+    a, b = ma.gosh(res), ma.gosh(yi, vi, method="DL", slab=list("abcdefgh"))
+    assert a.method == "DL" and a.slab == b.slab == tuple("abcdefgh")
+    np.testing.assert_array_equal(a.estimate, b.estimate)
+    with pytest.raises(ValueError, match="intercept-only univariate"):
+        ma.gosh(fits()["robust"])
+
+
+OWN_MODULES = [*sorted((PACKAGE / "models").glob("*.py")),
+               *(PACKAGE / "diagnostics" / f"{m}.py"
+                 for m in ("bias", "influence", "subsets", "permutation")),
+               *(PACKAGE / "plots" / f"{m}.py" for m in ("forest", "funnel", "cumulative", "gosh"))]
+
+
+@pytest.mark.parametrize("path", [p for p in OWN_MODULES
+                                  if p.name not in ("__init__.py", "pooling.py")],
+                         ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_modules_declare_their_public_names(path):
+    """__all__ lists exactly the public top-level definitions of the module."""
+    tree = ast.parse(path.read_text())
+    declared = next(ast.literal_eval(node.value) for node in tree.body
+                    if isinstance(node, ast.Assign)
+                    and any(getattr(t, "id", None) == "__all__" for t in node.targets))
+    defined = {node.name for node in tree.body
+               if isinstance(node, ast.FunctionDef | ast.ClassDef)}
+    defined |= {t.id for node in tree.body if isinstance(node, ast.Assign)
+                for t in node.targets if isinstance(t, ast.Name)}
+    defined |= {node.target.id for node in tree.body
+                if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)}
+    assert set(declared) == {n for n in defined if not n.startswith("_")}

@@ -35,6 +35,14 @@ from metaally.models.progress import chunks
 from metaally.models.univariate import RandomEffectsResult, fit_arrays
 from metaally.models.wls import Design
 
+__all__ = [
+    "COMPTOL",
+    "Batches",
+    "distinct_permutations",
+    "permutation_test",
+    "PermutationResult",
+]
+
 COMPTOL = float(np.sqrt(np.finfo(float).eps))
 """metafor's ``comptol``: permuted statistics this close to the observed one count as ties."""
 

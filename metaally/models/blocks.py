@@ -17,6 +17,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+__all__ = [
+    "Block",
+    "che_blocks",
+    "cluster_blocks",
+    "ClusterBlocks",
+    "cs_covariance",
+    "marginal_covariance",
+    "SizeGroup",
+]
+
 
 @dataclass(frozen=True)
 class SizeGroup:

@@ -46,6 +46,12 @@ from metaally.models.inputs import (
 from metaally.models.printing import Printable, coef_frame, coef_table, fmt_num, pvalue_phrase
 from metaally.models.robust import RobustResult, robust
 
+__all__ = [
+    "SINGLE_LEVEL_WARNING",
+    "multilevel",
+    "MultilevelResult",
+]
+
 _METHODS = ("REML", "ML")
 #: metafor's ``rma.mv`` warning when a random-effects factor has one level (one study).
 SINGLE_LEVEL_WARNING = (

@@ -44,6 +44,12 @@ from metaally.models.printing import (
 )
 from metaally.models.protocol import ClusteredModel
 
+__all__ = [
+    "robust",
+    "RobustResult",
+    "WaldTestResult",
+]
+
 _ADJUSTMENTS = ("CR2", "CR1")
 _EIGEN_TOL = 1e-12  # eigenvalues below this count as zero (clubSandwich's matrix_power)
 

@@ -62,6 +62,24 @@ from metaally.models.wls import (
     ypy_squared,
 )
 
+__all__ = [
+    "FISHER_MAXITER",
+    "LOOSE_TOL",
+    "MAXITER",
+    "METHODS",
+    "TOL",
+    "bracketed_root",
+    "Equation",
+    "estimate",
+    "estimate_tau2",
+    "loglik",
+    "make_problem",
+    "Problem",
+    "solve_q",
+    "Tau2Estimate",
+    "warn_fallback",
+]
+
 METHODS = ("FE", "DL", "HE", "HS", "SJ", "PM", "EB", "ML", "REML")
 
 TOL = 1e-12

@@ -53,6 +53,16 @@ from metaally.models.tau2 import (
 )
 from metaally.models.wls import Design, WLSFit, inverse, rowsum, trace_p
 
+__all__ = [
+    "TESTS",
+    "check_options",
+    "fit_arrays",
+    "FitArrays",
+    "random_effects",
+    "RandomEffectsResult",
+    "Tau2Interval",
+]
+
 TESTS = ("z", "knha", "adhoc")
 
 

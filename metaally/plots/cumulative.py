@@ -15,6 +15,10 @@ from matplotlib.figure import Figure
 
 from metaally.plots import style
 
+__all__ = [
+    "cumulative_plot",
+]
+
 _ROW_INCHES = 0.2
 
 

@@ -3,10 +3,11 @@ diamond for the pooled estimate with its prediction interval drawn through it.
 
 ``forest_plot`` accepts a ``PooledGroup`` (studies of one component …), any fitted model
 result (``RandomEffectsResult``; ``MultilevelResult`` or its ``.robust()`` result: every
-effect, grouped by study, with the model's own diamond) or a DataFrame; ``forest_panels`` stacks several pooled groups over a shared x axis.
-Marker area is proportional to the row's weight in the model (percent weights for
-results; ``1/vi`` for frames without a ``weight`` column), with a small floor so that
-light studies stay visible.
+effect, grouped by study, with the model's own diamond) or a DataFrame;
+``forest_panels`` stacks several pooled groups over a shared x axis.  Marker area is
+proportional to the row's weight in the model (percent weights for results; ``1/vi`` for
+frames without a ``weight`` column), with a small floor so that light studies stay
+visible.
 """
 
 from __future__ import annotations
@@ -25,6 +26,12 @@ from scipy.stats import norm
 
 from metaally.models.inputs import check_level, frame_yi_sei
 from metaally.plots import style
+
+__all__ = [
+    "forest_panels",
+    "forest_plot",
+    "study_label",
+]
 
 _ROW_INCHES = 0.2
 _MAX_MARKER = 110.0   # points^2 of the heaviest row

@@ -23,6 +23,10 @@ from metaally.models.inputs import check_level, frame_yi_sei
 from metaally.models.univariate import random_effects
 from metaally.plots import style
 
+__all__ = [
+    "funnel_plot",
+]
+
 _SHADES = ("#ffffff", "#e4e4e4", "#c8c8c8")   # innermost (smallest level) to outermost
 
 

@@ -19,6 +19,11 @@ from matplotlib.figure import Figure
 
 from metaally.plots import style
 
+__all__ = [
+    "HEXBIN_ABOVE",
+    "gosh_plot",
+]
+
 HEXBIN_ABOVE = 50_000
 """More subsets than this: draw a hexbin density instead of points (``kind="auto"``)."""
 
