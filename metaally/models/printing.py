@@ -16,21 +16,40 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COEF_COLUMNS",
+    "MINUS",
     "Printable",
     "coef_frame",
     "coef_table",
     "fields_frame",
+    "fmt_interval",
     "fmt_num",
     "fmt_pvalue",
     "pvalue_phrase",
 ]
 
 
-def fmt_num(x: float, digits: int = 4) -> str:
-    """Format a number with ``digits`` decimals; NaN prints as ``NA`` (as in R)."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
+MINUS = "\u2212"
+"""The typographic minus sign figures use (``fmt_num(x, minus=MINUS)``)."""
+
+
+def fmt_num(x: float | None, digits: int = 4, minus: str = "-") -> str:
+    """Format a number with ``digits`` decimals; NaN or None prints as ``NA`` (as in R).
+
+    The one number formatter of printouts, tables and figures (figures pass
+    ``minus=MINUS`` for a typographic minus sign).
+    """
+    if x is None or math.isnan(float(x)):
         return "NA"
-    return f"{x:.{digits}f}"
+    text = f"{float(x):.{digits}f}"
+    return text if minus == "-" else text.replace("-", minus)
+
+
+def fmt_interval(
+    estimate: float, low: float, high: float, digits: int = 4, minus: str = "-"
+) -> str:
+    """``estimate [low, high]``, each number by :func:`fmt_num`."""
+    return (f"{fmt_num(estimate, digits, minus)} "
+            f"[{fmt_num(low, digits, minus)}, {fmt_num(high, digits, minus)}]")
 
 
 def fmt_pvalue(p: float, digits: int = 4) -> str:

@@ -13,6 +13,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from metaally.models.printing import fmt_interval
 from metaally.plots import style
 
 __all__ = [
@@ -56,7 +57,7 @@ def cumulative_plot(
         right.set_ylim(ax.get_ylim())
         right.set_yticks(
             y,
-            [f"{e:.2f} [{lo:.2f}, {hi:.2f}]"
+            [fmt_interval(e, lo, hi, 2)
              for e, lo, hi in zip(frame["estimate"], frame["ci_low"], frame["ci_high"],
                                   strict=True)],
         )

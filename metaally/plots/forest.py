@@ -25,6 +25,7 @@ from matplotlib.ticker import MaxNLocator
 from scipy.stats import norm
 
 from metaally.models.inputs import check_level, frame_yi_sei
+from metaally.models.printing import MINUS, fmt_interval
 from metaally.plots import style
 
 __all__ = [
@@ -319,7 +320,7 @@ def _prediction_line(ax: Axes, lo: float, hi: float, y: float,
 
 
 def _fmt(est: float, lo: float, hi: float) -> str:
-    return f"{style.number(est)} [{style.number(lo)}, {style.number(hi)}]"
+    return fmt_interval(est, lo, hi, 2, MINUS)
 
 
 def _draw(ax: Axes, rows: list[_Row], summary: _Pooled | None, title: str | None,

@@ -6,6 +6,8 @@ import os
 import sys
 from types import ModuleType
 
+from metaally.models.printing import MINUS, fmt_num
+
 # print-size text: 8-9 pt at the figure's physical size
 RC: dict[str, object] = {
     "font.family": "DejaVu Sans",
@@ -29,8 +31,9 @@ MUTED = "#5a5a5a"        # secondary text
 
 
 def number(x: float, digits: int = 2) -> str:
-    """A number for figure text, with a typographic minus sign (U+2212) for negatives."""
-    return f"{float(x):.{digits}f}".replace("-", "\u2212")
+    """A number for figure text: :func:`metaally.models.printing.fmt_num` with 2 digits and
+    a typographic minus sign (U+2212)."""
+    return fmt_num(x, digits, minus=MINUS)
 
 
 def pyplot() -> ModuleType:
