@@ -82,6 +82,10 @@ _EXPORTS: dict[str, str] = {
     "write_summary": "metaally.report.summary",
     "what_works_section": "metaally.report.summary",
     "small_study_section": "metaally.report.summary",
+    # result protocol (docs/api.md): the fields every fitted model shares
+    "FitResult": "metaally.models.protocol",
+    "FittedModel": "metaally.models.protocol",
+    "ClusteredModel": "metaally.models.protocol",
 }
 
 __all__ = sorted(_EXPORTS)
