@@ -43,7 +43,8 @@ from metaally.models.inputs import (
     mod_columns,
     take_rows,
 )
-from metaally.models.printing import Printable, coef_frame, coef_table, fmt_num, pvalue_phrase
+from metaally.models.printing import Printable, coef_frame, fmt_num, model_results, pvalue_phrase
+from metaally.models.protocol import first_coefficient
 from metaally.models.robust import RobustResult, robust
 
 __all__ = [
@@ -316,13 +317,7 @@ class MultilevelResult(Printable):
                 f"Test of Moderators: QM(df = {self.qm_df1})"
                 f" = {fmt_num(self.qm)}, {pvalue_phrase(self.qm_pvalue)}",
             ]
-        lines += ["", "Model Results:", "", coef_table(self.coef, "zval")]
-        if not np.isnan(self.pi_low):
-            lines += [
-                "",
-                f"{100 * self.level:g}% prediction interval: "
-                f"[{fmt_num(self.pi_low)}, {fmt_num(self.pi_high)}]",
-            ]
+        lines += model_results(self.coef, "zval", self.level, self.pi_low, self.pi_high)
         return "\n".join(lines)
 
 
@@ -423,14 +418,8 @@ def multilevel(
     else:
         pi_low = pi_high = float("nan")
     q = _residual_heterogeneity(che)
-    first = coef.iloc[0]
     return MultilevelResult(
-        estimate=float(first["estimate"]),
-        se=float(first["se"]),
-        stat=float(first["stat"]),
-        pvalue=float(first["pvalue"]),
-        ci_low=float(first["ci_low"]),
-        ci_high=float(first["ci_high"]),
+        **first_coefficient(coef),
         sigma2_study=float(theta[0]),
         sigma2_within=float(theta[1]),
         loglik=fit.loglik,

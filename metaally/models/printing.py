@@ -24,6 +24,7 @@ __all__ = [
     "fmt_interval",
     "fmt_num",
     "fmt_pvalue",
+    "model_results",
     "pvalue_phrase",
 ]
 
@@ -128,6 +129,18 @@ def coef_table(coef: pd.DataFrame, stat_label: str = "zval", digits: int = 4) ->
                  for i, (cell, w) in enumerate(zip(r, widths, strict=True))).rstrip()
         for r in rows
     )
+
+
+def model_results(
+    coef: pd.DataFrame, stat_label: str, level: float, pi_low: float, pi_high: float
+) -> list[str]:
+    """The closing lines of a model printout: "Model Results:", the coefficient table and,
+    when defined, the ``level`` prediction interval (metafor's ``print`` and ``predict``)."""
+    lines = ["", "Model Results:", "", coef_table(coef, stat_label)]
+    if not math.isnan(pi_low):
+        lines += ["", f"{100 * level:g}% prediction interval: "
+                      f"[{fmt_num(pi_low)}, {fmt_num(pi_high)}]"]
+    return lines
 
 
 def _stars(p: float) -> str:

@@ -37,7 +37,18 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-__all__ = ["ClusteredModel", "FitResult", "FittedModel", "fitted_model", "is_clustered"]
+__all__ = [
+    "FIRST_COEFFICIENT",
+    "ClusteredModel",
+    "FitResult",
+    "FittedModel",
+    "first_coefficient",
+    "fitted_model",
+    "is_clustered",
+]
+
+FIRST_COEFFICIENT = ("estimate", "se", "stat", "pvalue", "ci_low", "ci_high")
+"""The protocol fields a result takes from the first row of its coefficient table."""
 
 
 @runtime_checkable
@@ -84,6 +95,15 @@ class ClusteredModel(FittedModel, Protocol):
     rho: float
     sigma2_study: float
     sigma2_within: float
+
+
+def first_coefficient(coef: pd.DataFrame) -> dict[str, float]:
+    """The protocol's scalar fields from a coefficient table: its first row (metafor's
+    convention: the intercept, or the overall mean of an intercept-only model), plus
+    ``df`` when the table has a df column."""
+    first = coef.iloc[0]
+    names = FIRST_COEFFICIENT + (("df",) if "df" in coef else ())
+    return {name: float(first[name]) for name in names}
 
 
 def fitted_model(result: Any, what: str) -> FittedModel:

@@ -37,12 +37,12 @@ from metaally.models.blocks import che_blocks, cluster_blocks, marginal_covarian
 from metaally.models.printing import (
     Printable,
     coef_frame,
-    coef_table,
     fields_frame,
     fmt_num,
+    model_results,
     pvalue_phrase,
 )
-from metaally.models.protocol import ClusteredModel
+from metaally.models.protocol import ClusteredModel, first_coefficient
 
 __all__ = [
     "robust",
@@ -226,13 +226,7 @@ class RobustResult(Printable):
                 f"Test of Moderators (HTZ): F(df1 = {self.qm_df1}, df2 = "
                 f"{fmt_num(self.qm_df2, 2)}) = {fmt_num(self.qm)}, {pvalue_phrase(self.qm_pvalue)}",
             ]
-        lines += ["", "Model Results:", "", coef_table(self.coef, "tval")]
-        if not np.isnan(self.pi_low):
-            lines += [
-                "",
-                f"{100 * m.level:g}% prediction interval: "
-                f"[{fmt_num(self.pi_low)}, {fmt_num(self.pi_high)}]",
-            ]
+        lines += model_results(self.coef, "tval", m.level, self.pi_low, self.pi_high)
         return "\n".join(lines)
 
 
@@ -297,15 +291,8 @@ def robust(model: ClusteredModel, adjust: str = "CR2") -> RobustResult:
         pi = (parts.beta[0] - half, parts.beta[0] + half)
     else:
         pi = (float("nan"), float("nan"))
-    first = coef.iloc[0]
     return RobustResult(
-        estimate=float(first["estimate"]),
-        se=float(first["se"]),
-        df=float(first["df"]),
-        stat=float(first["stat"]),
-        pvalue=float(first["pvalue"]),
-        ci_low=float(first["ci_low"]),
-        ci_high=float(first["ci_high"]),
+        **first_coefficient(coef),
         adjust=adjust,
         coef=coef,
         vcov=parts.vcov,

@@ -42,6 +42,7 @@ from metaally.models.inputs import (
     take_rows,
 )
 from metaally.models.printing import Printable, coef_frame, coef_table, fmt_num, pvalue_phrase
+from metaally.models.protocol import first_coefficient
 from metaally.models.tau2 import (
     METHODS,
     Problem,
@@ -482,16 +483,13 @@ def random_effects(
         },
         index=pd.Index(names, name=None),
     )
-    first = {name: float(getattr(arrays, name)[0, 0])
-             for name in ("se", "stat", "pvalue", "ci_low", "ci_high")}
     scalars = {name: float(getattr(arrays, name)[0])
                for name in ("df", "tau2", "i2", "h2", "q", "q_pvalue", "pi_low", "pi_high",
                             "qm", "qm_df2", "qm_pvalue", "loglik")}
     return RandomEffectsResult(
         k=k,
         p=p,
-        estimate=float(arrays.beta[0, 0]),
-        **first,
+        **first_coefficient(coef),
         **scalars,
         tau=float(np.sqrt(arrays.tau2[0])),
         q_df=int(arrays.q_df[0]),
