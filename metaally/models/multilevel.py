@@ -226,6 +226,9 @@ class MultilevelResult(Printable):
     coefficient (the overall mean in an intercept-only model); ``coef`` holds every
     coefficient.  ``pi_low``/``pi_high`` (intercept-only models; NaN with moderators)
     follow metafor's ``predict``: ``mu +/- z * sqrt(se^2 + sigma2_study + sigma2_within)``.
+    ``q``/``q_df``/``q_pvalue``: metafor's test for (residual) heterogeneity ``QE``;
+    ``qm``/``qm_df1``/``qm_pvalue``: its Wald test of the moderators ``QM``.  Fields shared
+    by every fitted model: :mod:`metaally.models.protocol`.
     """
 
     estimate: float
