@@ -308,16 +308,6 @@ class RandomEffectsResult(Printable):
             return tuple(str(s) for s in self.labels)
         return tuple(f"Study {i + 1}" for i in self.rows)
 
-    @property
-    def converged(self) -> bool:
-        """True when τ² came from the primary iteration (no bracketing fallback)."""
-        return not self.fallback
-
-    @property
-    def qm_df(self) -> tuple[int, float]:
-        """(numerator, denominator) df of the omnibus test; denominator inf for χ²."""
-        return (self.qm_df1, self.qm_df2)
-
     def tau2_ci(self, level: float | None = None) -> Tau2Interval:
         """Q-profile confidence interval for τ² (Viechtbauer 2007; metafor ``confint()``).
 
