@@ -36,6 +36,7 @@ def fits() -> dict[str, FitResult]:
     }
 
 
+pytestmark = pytest.mark.usefixtures("no_show_and_close")
 FIT_IDS = ["random_effects", "random_effects_knha", "multilevel", "robust", "robust_cr1"]
 CLUSTERED = ["multilevel", "robust", "robust_cr1"]
 
@@ -241,3 +242,10 @@ def test_modules_declare_their_public_names(path):
     defined |= {node.target.id for node in tree.body
                 if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)}
     assert set(declared) == {n for n in defined if not n.startswith("_")}
+
+
+def test_gosh_plot_of_a_fitted_model_draws_its_gosh_analysis():
+    yi, vi = np.asarray(DATA["yi"][:6]), np.asarray(DATA["vi"][:6])
+    fig = ma.gosh_plot(ma.random_effects(yi, vi, method="DL"))
+    n_points = sum(len(c.get_offsets()) for c in fig.axes[0].collections)
+    assert n_points == 2**6 - 1
