@@ -26,6 +26,7 @@ from scipy.stats import norm
 
 from metaally.models.inputs import check_level, frame_yi_sei
 from metaally.models.printing import MINUS, fmt_interval
+from metaally.models.protocol import FittedModel, is_clustered
 from metaally.plots import style
 
 __all__ = [
@@ -157,14 +158,14 @@ def _rows(obj: Any, group: str | None, label: str | None, level: float) -> list[
         ]
     if isinstance(obj, pd.DataFrame):
         frame = obj
-    elif hasattr(obj, "yi") and hasattr(obj, "vi"):
+    elif isinstance(obj, FittedModel):
         frame = _result_frame(obj)
-        if hasattr(obj, "study") and group is None:
+        if is_clustered(obj) and group is None:
             group = "study"
     else:
         raise ValueError(
-            "forest_plot needs a PooledGroup, a RandomEffectsResult, a MultilevelResult or a "
-            f"DataFrame with yi and vi; got {type(obj).__name__}"
+            "forest_plot needs a PooledGroup, a fitted model result (random_effects, "
+            f"multilevel, .robust()) or a DataFrame with yi and vi; got {type(obj).__name__}"
         )
     return _frame_rows(frame, group, label, z)
 
@@ -242,7 +243,7 @@ def _pooled(obj: Any) -> _Pooled | None:
         get = obj.get
         return _Pooled(get("label", "Pooled"), get("estimate"), get("ci_low"), get("ci_high"),
                        get("pi_low", math.nan), get("pi_high", math.nan), get("text", ""))
-    if hasattr(obj, "sigma2_study"):
+    if is_clustered(obj):
         text = (f"k = {obj.k} effects in {obj.n_clusters} studies; "
                 f"σ²(study) = {obj.sigma2_study:.3f}, σ²(within) = {obj.sigma2_within:.3f}")
         adjust = getattr(obj, "adjust", None)  # a robust result: say so, with its df
@@ -251,7 +252,7 @@ def _pooled(obj: Any) -> _Pooled | None:
         label = "Pooled (CHE model)" if adjust is None else f"Pooled (CHE, {adjust} robust)"
         return _Pooled(label, obj.estimate, obj.ci_low, obj.ci_high,
                        obj.pi_low, obj.pi_high, text)
-    if hasattr(obj, "tau2"):
+    if isinstance(obj, FittedModel):
         text = f"k = {obj.k}; τ² = {obj.tau2:.3f}; I² = {obj.i2:.0f}%"
         return _Pooled("Pooled (RE model)", obj.estimate, obj.ci_low, obj.ci_high,
                        obj.pi_low, obj.pi_high, text)

@@ -20,6 +20,7 @@ from scipy.stats import norm
 
 from metaally.diagnostics.bias import TrimFillResult
 from metaally.models.inputs import check_level, frame_yi_sei
+from metaally.models.protocol import FittedModel
 from metaally.models.univariate import random_effects
 from metaally.plots import style
 
@@ -42,9 +43,9 @@ def funnel_plot(
 ) -> Figure:
     """Draw a funnel plot (effect on x, standard error on y, inverted) and return the Figure.
 
-    ``result_or_frame``: a result with ``yi``/``vi`` (``RandomEffectsResult``,
-    ``MultilevelResult``; its ``estimate`` is the default ``center``) or a DataFrame with
-    ``yi`` and ``vi`` (or ``sei``); for a frame without ``center`` the fixed-effect
+    ``result_or_frame``: a fitted model result (``RandomEffectsResult``,
+    ``MultilevelResult``, ``RobustResult``; its ``estimate`` is the default ``center``) or
+    a DataFrame with ``yi`` and ``vi`` (or ``sei``); for a frame without ``center`` the fixed-effect
     (inverse-variance) mean is used.  ``levels`` are the pseudo-confidence levels whose
     regions ``center ± z · SE`` are shaded (at most three); ``center_label`` names the
     vertical line in the legend.
@@ -129,11 +130,10 @@ def _points(obj: Any) -> tuple[np.ndarray, np.ndarray, float | None]:
         if sei is None:
             raise ValueError("the frame needs a vi or sei column")
         return yi, sei, None
-    if hasattr(obj, "yi") and hasattr(obj, "vi"):
-        estimate = getattr(obj, "estimate", None)
+    if isinstance(obj, FittedModel):
         return (np.asarray(obj.yi, dtype=float), np.sqrt(np.asarray(obj.vi, dtype=float)),
-                None if estimate is None else float(estimate))
+                float(obj.estimate))
     raise ValueError(
-        "funnel_plot needs a result with yi and vi or a DataFrame with yi and vi/sei; "
-        f"got {type(obj).__name__}"
+        "funnel_plot needs a fitted model result (random_effects, multilevel, .robust()), "
+        f"a trim_and_fill result or a DataFrame with yi and vi/sei; got {type(obj).__name__}"
     )
