@@ -176,6 +176,9 @@ def _series(values, index):
     lambda a, b: ma.aggregate(a, b, [1, 1, 2, 2]),
     lambda a, b: ma.egger_test(a, b),
     lambda a, b: ma.rank_test(a, b),
+    lambda a, b: ma.random_effects_batch(a.to_frame().T, b.to_frame().T),  # columns differ
+    lambda a, b: ma.random_effects_batch(pd.DataFrame([a.to_numpy()], index=["x"]),
+                                         pd.DataFrame([b.to_numpy()], index=["y"])),
 ])
 def test_series_with_different_indexes_are_never_paired_by_position(call):
     yi = _series([0.1, 0.3, 0.2, 0.5], [0, 1, 2, 3])

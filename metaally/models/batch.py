@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from metaally.models.inputs import design_matrix
+from metaally.models.inputs import check_aligned, design_matrix
 from metaally.models.progress import chunks
 from metaally.models.tau2 import warn_fallback
 from metaally.models.univariate import FitArrays, check_options, fit_arrays
@@ -53,6 +53,9 @@ def random_effects_batch(
     qm_df2, qm_pvalue, loglik, fallback.
     """
     method, test, level = check_options(method, test, level)
+    check_aligned(Y=Y, V=V)
+    if hasattr(Y, "columns") and hasattr(V, "columns"):  # DataFrames: columns are paired too
+        check_aligned(Y=Y.T, V=V.T)
     y, v = _batch_array(Y, "Y"), _batch_array(V, "V")
     if y.shape != v.shape:
         raise ValueError(f"Y has shape {y.shape} but V has shape {v.shape}; they must match")
