@@ -156,11 +156,14 @@ def egger_test(
     Satterthwaite degrees of freedom (CR2, or the robust result's adjustment;
     clubSandwich ``coef_test``); the limit estimate's CI uses the same robust SE and df.
     """
-    y, v, model = _effects(result, vi, "Egger's test", clustered=True)
-    if model is not None and study is not None:
+    if isinstance(result, FittedModel) and study is not None:
         raise ValueError("Egger's test: a fitted model result carries its study; drop study=")
-    sei = pd.DataFrame({"sei": np.sqrt(v)})
-    if model is None and study is None or model is not None and not is_clustered(model):
+    model: FittedModel | None = None
+    if study is None:
+        y, v, model = _effects(result, vi, "Egger's test", clustered=True)
+    clustered = study is not None or is_clustered(model)
+    if not clustered:
+        sei = pd.DataFrame({"sei": np.sqrt(v)})
         if y.shape[0] < 3:
             raise ValueError("Egger's test needs at least 3 effect sizes")
         n_clusters = y.shape[0]
@@ -170,8 +173,9 @@ def egger_test(
         test, level = fit.test, fit.level
     else:
         if model is None:
+            if vi is None:
+                raise ValueError("Egger's test needs vi with yi (or a fitted model result)")
             y, v, (s,), _ = effect_arrays(result, vi, study, names=("study",))
-            sei = pd.DataFrame({"sei": np.sqrt(v)})
             che = {"rho": rho}
             adjust = "CR2"
         else:
@@ -179,6 +183,7 @@ def egger_test(
             che = {"rho": model.rho, "es_id": model.es_id, "method": model.method,
                    "level": model.level}
             adjust = model.adjust if isinstance(model, RobustResult) else "CR2"
+        sei = pd.DataFrame({"sei": np.sqrt(v)})
         n_clusters = len(pd.unique(pd.Series(s, dtype=object)))
         if n_clusters < 3:
             raise ValueError("Egger's sandwich test needs at least 3 studies")
