@@ -5,7 +5,7 @@ results/leave_one_out.csv: for all included effects and each targeted component 
 study left out in turn, all of its effects with it (first row per analysis: no study left
 out; the analyses are those of small_study.py).  figures/cumulative.{png,svg}: the CHE
 estimate as studies are added in order of publication year.  Run by ``make figures``;
-public API only.
+the library does the refits (``leave_one_out`` of the robust CHE result).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pandas as pd
 from small_study import table2_analyses
 
 import metaally as ma
+from metaally.models.pooling import NOTE_SMALL_DF
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = ma.AnalysisSettings()
@@ -25,24 +26,29 @@ COLUMNS = ["analysis", "omitted", "citation", "k_studies", "k_effects", "estimat
            "change", "note"]
 
 
-def pooled(data: pd.DataFrame):
-    """The default (CHE) pooled estimate of ``data``'s included effects."""
-    return ma.pool_groups(data, None, model=SETTINGS.model, rho=SETTINGS.rho,
-                          method=SETTINGS.method)[0]
+def che_fit(data: pd.DataFrame):
+    """The default (CHE, CR2 robust) pooled estimate of ``data``'s included effects."""
+    return ma.multilevel(data["yi"], data["vi"], data["study_id"], es_id=data["es_id"],
+                         rho=SETTINGS.rho, method=SETTINGS.method).robust(adjust="CR2")
 
 
 def leave_one_out_rows(name: str, data: pd.DataFrame) -> list[dict]:
-    full = pooled(data)
+    """The full fit, then one row per study left out: the library refits the same robust
+    CHE model without all of that study's effects (``ma.leave_one_out``)."""
+    full = che_fit(data)
     citations = data.drop_duplicates("study_id").set_index("study_id")["citation"]
-    rows = []
-    for omitted in [None, *citations.index]:
-        fit = full if omitted is None else pooled(data[data["study_id"] != omitted])
-        rows.append({
-            "analysis": name, "omitted": omitted or "(none)",
-            "citation": "" if omitted is None else citations[omitted],
-            **{c: getattr(fit, c) for c in COLUMNS[3:-2]},
-            "change": fit.estimate - full.estimate, "note": fit.note,
-        })
+    fields = ["estimate", "se", "ci_low", "ci_high", "df", "pvalue", "sigma2_study",
+              "sigma2_within", "i2"]
+    first = {"analysis": name, "omitted": "(none)", "citation": "", "k_studies": full.n_clusters,
+             "k_effects": full.k, **{c: getattr(full, c) for c in fields}}
+    rows = [first]
+    for fit in ma.leave_one_out(full).itertuples(index=False):
+        rows.append({"analysis": name, "omitted": fit.omitted,
+                     "citation": citations[fit.omitted], "k_studies": fit.n_clusters,
+                     "k_effects": fit.k, **{c: getattr(fit, c) for c in fields}})
+    for row in rows:
+        row["change"] = row["estimate"] - full.estimate
+        row["note"] = NOTE_SMALL_DF if row["df"] < 4 else ""
     return rows
 
 

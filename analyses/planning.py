@@ -46,7 +46,7 @@ def studies_needed_table(effects: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for component in ma.COMPONENTS:
         studies = targets.index[targets.apply(lambda names, c=component: c in names)]
-        current = composite[composite["cluster"].isin(studies)]
+        current = composite[composite["study"].isin(studies)]
         yi = current["yi"] if len(current) else None
         vi = current["vi"] if len(current) else None
         estimate = (ma.random_effects(yi, vi, method=SETTINGS.method).estimate

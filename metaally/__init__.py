@@ -134,6 +134,10 @@ _EXPORTS: dict[str, str] = {
     "BAYES_COLUMNS": "metaally.models.bayes_pooling",
     "shrinkage_plot": "metaally.plots.shrinkage",
     "shrinkage_panels": "metaally.plots.shrinkage",
+    # result protocol (docs/api.md): the fields every fitted model shares
+    "FitResult": "metaally.models.protocol",
+    "FittedModel": "metaally.models.protocol",
+    "ClusteredModel": "metaally.models.protocol",
 }
 
 __all__ = sorted(_EXPORTS)

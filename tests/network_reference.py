@@ -60,7 +60,7 @@ class NetworkExample:
 
     def test_loglik_and_q(self, res, ref) -> None:
         np.testing.assert_allclose(res.loglik, ref["loglik"], rtol=1e-9)
-        np.testing.assert_allclose(res.qe, ref["QE"], rtol=1e-9)
+        np.testing.assert_allclose(res.q, ref["QE"], rtol=1e-9)
         np.testing.assert_allclose(res.qm, ref["QM"], rtol=RTOL)
         assert res.k - len(res.treatments) == ref["QE_df"]
 

@@ -24,8 +24,8 @@ def test_reference_grid_is_complete():
 def test_matches_metafor(ref):
     data = REFERENCE["data"][ref["dataset"]]
     out = ma.aggregate(data["yi"], data["vi"], data["cluster"], rho=ref["rho"])
-    assert out.columns.tolist() == ["cluster", "yi", "vi", "k"]
-    assert out["cluster"].tolist() == ref["cluster"]
+    assert out.columns.tolist() == ["study", "yi", "vi", "k"]
+    assert out["study"].tolist() == ref["cluster"]
     np.testing.assert_allclose(out["yi"], ref["yi"], rtol=1e-10)
     np.testing.assert_allclose(out["vi"], ref["vi"], rtol=1e-10)
     counts = pd.Series(data["cluster"]).value_counts()
@@ -36,7 +36,7 @@ def test_rho_zero_is_inverse_variance_weighting_and_order_is_first_appearance():
     yi, vi = np.array([0.1, 0.5, 0.3, 0.9]), np.array([0.1, 0.2, 0.05, 0.4])
     out = ma.aggregate(yi, vi, ["b", "a", "b", "b"], rho=0.0)
     w = 1.0 / vi[[0, 2, 3]]
-    assert out["cluster"].tolist() == ["b", "a"]
+    assert out["study"].tolist() == ["b", "a"]
     np.testing.assert_allclose(out["yi"], [np.sum(w * yi[[0, 2, 3]]) / w.sum(), 0.5])
     np.testing.assert_allclose(out["vi"], [1.0 / w.sum(), 0.2])
     assert out["k"].tolist() == [3, 1]
@@ -56,6 +56,6 @@ def test_invariant_to_row_order(seed, rho):
     cluster = rng.integers(0, 6, 20)
     yi, vi = rng.normal(size=20), rng.uniform(0.01, 0.3, 20)
     perm = rng.permutation(20)
-    a = ma.aggregate(yi, vi, cluster, rho).set_index("cluster").sort_index()
-    b = ma.aggregate(yi[perm], vi[perm], cluster[perm], rho).set_index("cluster").sort_index()
+    a = ma.aggregate(yi, vi, cluster, rho).set_index("study").sort_index()
+    b = ma.aggregate(yi[perm], vi[perm], cluster[perm], rho).set_index("study").sort_index()
     np.testing.assert_allclose(a.to_numpy(dtype=float), b.to_numpy(dtype=float), rtol=1e-10)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import metaally as ma
-import metaally.models.batch
+import metaally.models.progress
 from metaally.models.tau2 import METHODS
 
 COLUMNS = ["estimate", "se", "ci_low", "ci_high", "pvalue", "tau2", "i2", "h2", "q", "q_pvalue",
@@ -83,7 +83,7 @@ def test_chunking_changes_nothing_and_warns_once(monkeypatch):
     Y, V = _simulate(500, 10, seed=6)
     with pytest.warns(RuntimeWarning, match="REML: the tau"):
         whole = ma.random_effects_batch(Y, V)
-    monkeypatch.setattr(metaally.models.batch, "CHUNK_ELEMENTS", 300)  # 6 data sets per chunk
+    monkeypatch.setattr(metaally.models.progress, "CHUNK_ELEMENTS", 300)  # 6 data sets per chunk
     with pytest.warns(RuntimeWarning) as record:
         chunked = ma.random_effects_batch(Y, V, progress=False)
     assert len(record) == 1 and f"for {whole['fallback'].sum()} of 500" in str(record[0].message)

@@ -196,7 +196,7 @@ def test_large_k_samples_a_million_by_default_and_is_seeded():
 
 
 def test_chunking_does_not_change_results(monkeypatch, fits):
-    monkeypatch.setattr(sys.modules["metaally.diagnostics.subsets"], "CHUNK_ELEMENTS", 13 * 100)
+    monkeypatch.setattr(sys.modules["metaally.models.progress"], "CHUNK_ELEMENTS", 13 * 100)
     res = ma.gosh(YI, VI, method="DL")
     np.testing.assert_array_equal(res.estimate, fits["DL"].estimate)
     np.testing.assert_array_equal(res.h2, fits["DL"].h2)

@@ -31,7 +31,7 @@ FITS = [
     "bcg_REML_z_ablat",
 ]
 INTERCEPT_ONLY = [f for f in FITS if not f.endswith("ablat")]
-INFLUENCE_COLUMNS = ["rstudent", "dffits", "cooks", "cov_ratio", "tau2_del", "qe_del", "hat",
+INFLUENCE_COLUMNS = ["rstudent", "dffits", "cooks", "cov_ratio", "tau2_del", "q_del", "hat",
                      "weight"]
 LEAVE1OUT_COLUMNS = ["estimate", "se", "stat", "pvalue", "ci_low", "ci_high", "q", "q_pvalue",
                      "tau2", "i2", "h2"]
@@ -117,11 +117,9 @@ def test_influence_flags_an_outlier():
     assert list(flags) == [False] * 5 + [True]
 
 
-def test_influence_rejects_multilevel_results():
-    ml = REF["multilevel"]["data"]
-    res = ma.multilevel(ml["yi"][:20], ml["vi"][:20], ml["study"][:20])
-    with pytest.raises(ValueError, match="univariate"):
-        ma.influence(res)
+def test_influence_rejects_what_is_not_a_fitted_model():
+    with pytest.raises(ValueError, match="needs a fitted model result"):
+        ma.influence(pd.DataFrame({"yi": [0.1, 0.2], "vi": [0.1, 0.1]}))
 
 
 # ---------------------------------------------------------------- leave one out
@@ -286,3 +284,105 @@ def test_cumulative_plot_from_a_result_into_given_axes():
 def test_cumulative_plot_rejects_other_frames():
     with pytest.raises(ValueError, match="added"):
         ma.cumulative_plot(pd.DataFrame({"estimate": [0.1]}))
+
+
+# ---------------------------------------------------------------- clustered models, robust
+# Reference: tests/reference/clustered_influence.json (clustered_influence.R): the CHE model
+# on dat.assink2016 refitted without each study, then clubSandwich CR2/CR1 robust inference.
+
+CLUSTERED = json.loads(
+    (Path(__file__).parent / "reference" / "clustered_influence.json").read_text())
+ROBUST_COLUMNS = ["k", "n_clusters", "estimate", "se", "stat", "df", "pvalue", "ci_low",
+                  "ci_high", "sigma2_study", "sigma2_within"]
+RTOL_ROBUST = 1e-6  # REML/ML optimum (metafor optim reltol 1e-15 vs our Newton 1e-11)
+# optim works on log(sigma2) and stops ~1e-8 short of a zero bound that Newton reaches exactly
+ATOL_SIGMA2 = 1e-7
+
+
+def clustered_fit(method: str = "REML") -> ma.MultilevelResult:
+    d = CLUSTERED["data"]
+    return ma.multilevel(d["yi"], d["vi"], d["study"], es_id=d["esid"], rho=CLUSTERED["rho"],
+                         method=method)
+
+
+@cache
+def robust_leave_one_out(case_id: str) -> tuple[ma.RobustResult, pd.DataFrame]:
+    case = next(c for c in CLUSTERED["cases"] if c["id"] == case_id)
+    res = clustered_fit(case["method"]).robust(adjust=case["adjust"])
+    return res, ma.leave_one_out(res)
+
+
+def test_clustered_reference_grid_is_complete():
+    ids = {c["id"] for c in CLUSTERED["cases"]}
+    assert ids == {f"{m}-{a}" for m in ("REML", "ML") for a in ("CR2", "CR1")}
+    for case in CLUSTERED["cases"]:
+        assert len(case["leave1out"]["omitted"]) == 17
+        assert set(ROBUST_COLUMNS) <= set(case["leave1out"])
+
+
+@pytest.mark.parametrize(
+    ("case_id", "column"),
+    [pytest.param(c["id"], col, id=f"{c['id']}-{col}")
+     for c in CLUSTERED["cases"] for col in ROBUST_COLUMNS])
+def test_robust_leave_one_out_matches_clubsandwich(case_id, column):
+    case = next(c for c in CLUSTERED["cases"] if c["id"] == case_id)
+    res, frame = robust_leave_one_out(case_id)
+    assert list(frame["omitted"]) == case["leave1out"]["omitted"]
+    if column.startswith("sigma2"):
+        np.testing.assert_allclose(frame[column], case["leave1out"][column], rtol=RTOL_ROBUST,
+                                   atol=ATOL_SIGMA2)
+    else:
+        assert_column(frame[column], case["leave1out"][column], rtol=RTOL_ROBUST)
+    full = res.to_frame().iloc[0]
+    got_full = res.k if column == "k" else getattr(res, column, full.get(column))
+    assert_column([got_full], [case["full"][column]], rtol=RTOL_ROBUST)
+
+
+@pytest.mark.parametrize("adjust", ["CR2", "CR1"])
+def test_robust_leave_one_out_row_is_the_same_model_refitted_without_the_study(adjust):
+    d = CLUSTERED["data"]
+    res, frame = robust_leave_one_out(f"REML-{adjust}")
+    study = np.asarray(d["study"])
+    for i, s in enumerate(frame["omitted"]):
+        keep = study != s
+        direct = ma.multilevel(np.asarray(d["yi"])[keep], np.asarray(d["vi"])[keep], study[keep],
+                               es_id=np.asarray(d["esid"])[keep], rho=CLUSTERED["rho"]).robust(
+            adjust=adjust)
+        row = frame.iloc[i]
+        for name in ("estimate", "se", "df", "pvalue", "ci_low", "ci_high", "sigma2_study",
+                     "sigma2_within"):
+            assert row[name] == getattr(direct, name), (s, name)
+        assert row["k"] == direct.k and row["n_clusters"] == direct.n_clusters
+
+
+def test_multilevel_influence_matches_rma_mv():
+    ref = CLUSTERED["influence"]
+    got = ma.influence(clustered_fit())
+    assert list(got["study"]) == ref["study"]
+    assert_column(got["cooks"], ref["cooks"], rtol=RTOL_ROBUST)
+    assert_column(got["dfbetas"], ref["dfbetas"], rtol=RTOL_ROBUST)
+
+
+def test_robust_influence_deletes_whole_studies_and_uses_the_robust_covariance():
+    res, loo = robust_leave_one_out("REML-CR2")
+    got = ma.influence(res)
+    assert list(got["study"]) == list(loo["omitted"])
+    diff = res.estimate - loo["estimate"].to_numpy()
+    np.testing.assert_allclose(got["cooks"], diff**2 / res.se**2, rtol=1e-12)
+    np.testing.assert_allclose(got["dfbetas"], diff / loo["se"].to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(got["cov_ratio"], loo["se"].to_numpy() ** 2 / res.se**2,
+                               rtol=1e-12)
+    assert (got["k_del"] == loo["k"]).all()
+
+
+def test_robust_cumulative_steps_refit_the_robust_model():
+    d = CLUSTERED["data"]
+    res = clustered_fit().robust()
+    with pytest.warns(UserWarning, match="Single-level factor"):
+        steps = ma.cumulative(res)
+    # one study: no cluster-robust inference (a row of NaN); the last step is the full fit
+    assert np.isnan(steps["estimate"].iloc[0]) and steps["k"].iloc[0] == d["study"].count(
+        d["study"][0])
+    last = steps.iloc[-1]
+    for name in ("estimate", "se", "df", "ci_low", "ci_high"):
+        assert last[name] == getattr(res, name)

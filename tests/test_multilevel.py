@@ -93,8 +93,9 @@ def test_summary_and_frame():
                  "QM(df = 2)", "modgeneral"]:
         assert part in text
     frame = m.to_frame()
-    assert list(frame.columns) == ["term", "estimate", "se", "stat", "pvalue", "ci_low",
-                                   "ci_high"]
+    assert list(frame.columns)[:10] == ["term", "estimate", "se", "stat", "df", "pvalue",
+                                        "ci_low", "ci_high", "k", "n_clusters"]
+    assert (frame["k"] == 100).all() and (frame["n_clusters"] == 17).all()
     assert frame["term"].tolist() == ["intrcpt", "modgeneral", "modovert"]
     assert str(m) == text and "<pre>" in m._repr_html_()
 
@@ -128,4 +129,4 @@ def test_invariant_to_relabelling_studies(data):
     a = ma.multilevel(yi, vi, study, mods=pd.Series(x, name="x"))
     b = ma.multilevel(yi, vi, new_names[study], mods=pd.Series(x, name="x"))
     np.testing.assert_allclose(_key(a), _key(b), rtol=1e-6, atol=1e-9)
-    assert b.coef_names == ["intrcpt", "x"]
+    assert b.coef_names == ("intrcpt", "x")

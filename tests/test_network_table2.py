@@ -150,7 +150,7 @@ def test_sentences_say_what_the_facts_say() -> None:
     facts = NetworkFacts(
         parts=[["control", "podcast", "story_video"], ["infographic"]],
         main_nodes=["control", "podcast", "story_video"], k=7, n_studies=3, tau2=0.01,
-        qe=50.0, qe_df=5, qe_pvalue=1e-6, best="podcast", best_pscore=0.91,
+        q=50.0, q_df=5, q_pvalue=1e-6, best="podcast", best_pscore=0.91,
         best_estimate=0.7, best_ci=(0.5, 0.9), ranking=[("podcast", 0.91)],
         single_study_nodes=["podcast"], inconsistency_df=0, inconsistency_stat=np.nan,
         inconsistency_pvalue=np.nan,

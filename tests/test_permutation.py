@@ -150,7 +150,7 @@ def test_seeded_runs_repeat_and_chunking_does_not_change_them(monkeypatch):
     b = ma.permutation_test(res, n_perm=300, seed=9)
     np.testing.assert_array_equal(a.stat_perm, b.stat_perm)
     exact = ma.permutation_test(ma.random_effects(YI[:8], VI[:8]), n_perm=300)
-    monkeypatch.setattr(sys.modules["metaally.diagnostics.permutation"], "CHUNK_ELEMENTS", 8 * 37)
+    monkeypatch.setattr(sys.modules["metaally.models.progress"], "CHUNK_ELEMENTS", 8 * 37)
     again = ma.permutation_test(ma.random_effects(YI[:8], VI[:8]), n_perm=300)
     np.testing.assert_allclose(again.stat_perm, exact.stat_perm, rtol=1e-12)
 

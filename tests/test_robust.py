@@ -136,8 +136,8 @@ def test_summary_and_frame():
     text = rb.summary()
     for part in ["CR2", "11 clusters", "Satterthwaite", "HTZ", "tval", "mod"]:
         assert part in text
-    assert rb.to_frame().columns.tolist() == ["term", "estimate", "se", "df", "stat", "pvalue",
-                                              "ci_low", "ci_high"]
+    assert rb.to_frame().columns.tolist() == ["term", "estimate", "se", "stat", "df", "pvalue",
+                                              "ci_low", "ci_high", "k", "n_clusters", "adjust"]
     assert np.isnan(rb.pi_low)
 
 

@@ -136,9 +136,9 @@ class NetworkFacts:
     k: int
     n_studies: int
     tau2: float
-    qe: float
-    qe_df: int
-    qe_pvalue: float
+    q: float
+    q_df: int
+    q_pvalue: float
     best: str
     best_pscore: float
     best_estimate: float
@@ -170,8 +170,8 @@ def network_facts(fits: list[PartFit], domain_fits: dict[str, list[PartFit]],
                 domain_best.append((domain, dp.index[0], float(dp.iloc[0]), f.n_studies))
     return NetworkFacts(
         parts=[f.nodes for f in fits], main_nodes=main.nodes, k=main.k,
-        n_studies=main.n_studies, tau2=res.tau2, qe=res.qe,
-        qe_df=res.k - len(res.treatments), qe_pvalue=res.qe_pvalue, best=best,
+        n_studies=main.n_studies, tau2=res.tau2, q=res.q,
+        q_df=res.k - len(res.treatments), q_pvalue=res.q_pvalue, best=best,
         best_pscore=float(p[best]),
         best_estimate=float(coef["estimate"]),
         best_ci=(float(coef["ci_low"]), float(coef["ci_high"])),
@@ -208,11 +208,11 @@ def network_sentences(facts: NetworkFacts) -> str:
         f"g = {facts.best_estimate:.2f} vs control, 95% CI {lo:.2f} to {hi:.2f}), with "
         f"tau^2 = {facts.tau2:.3f} between comparisons.",
     ]
-    if facts.qe_pvalue < 0.05:
+    if facts.q_pvalue < 0.05:
         lines.append(
             f"The effects vary more than sampling error and the between-comparison variance "
-            f"allow (QE = {facts.qe:.1f}, df = {facts.qe_df}, "
-            f"{'p < .001' if facts.qe_pvalue < 0.001 else f'p = {facts.qe_pvalue:.3f}'}): "
+            f"allow (QE = {facts.q:.1f}, df = {facts.q_df}, "
+            f"{'p < .001' if facts.q_pvalue < 0.001 else f'p = {facts.q_pvalue:.3f}'}): "
             f"much of it is between outcomes of the same comparison, which this model does "
             f"not separate, so its intervals are too narrow.")
     if facts.inconsistency_df == 0:

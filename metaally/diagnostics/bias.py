@@ -1,11 +1,14 @@
 """Small-study bias: Egger's regression test, the rank correlation test,
 trim-and-fill and PET-PEESE.
 
-Each function takes effect sizes ``yi`` and sampling variances ``vi`` (as
-``random_effects`` does) and returns a frozen result object with ``summary()``
-and ``to_frame()``.  Definitions follow metafor 3.8 (``regtest``, ``ranktest``,
-``trimfill``); PET-PEESE follows Stanley & Doucouliagos (2014); the test for
-dependent effects follows Rodgers & Pustejovsky (2021).
+Each function takes a fitted model result first (``egger_test(res)``, as metafor's
+``regtest(res)``), or, as a convenience, effect sizes ``yi`` and sampling variances
+``vi`` (``egger_test(yi, vi)``), and returns a frozen result object with ``summary()``
+and ``to_frame()``.  ``egger_test`` also takes a clustered model (``multilevel`` or
+its ``.robust()`` result); the other three assume independent effects and reject it.
+Definitions follow metafor 3.8 (``regtest``, ``ranktest``, ``trimfill``); PET-PEESE
+follows Stanley & Doucouliagos (2014); the test for dependent effects follows Rodgers &
+Pustejovsky (2021).
 """
 
 from __future__ import annotations
@@ -17,10 +20,24 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from metaally.models.multilevel import multilevel
 from metaally.models.inputs import effect_arrays
+from metaally.models.multilevel import multilevel
 from metaally.models.printing import Printable, coef_table, fields_frame, fmt_num, pvalue_phrase
+from metaally.models.protocol import FittedModel, is_clustered
+from metaally.models.robust import RobustResult
 from metaally.models.univariate import RandomEffectsResult, random_effects
+
+__all__ = [
+    "EXACT_RANK_TEST_MAX_K",
+    "EggerResult",
+    "PetPeeseResult",
+    "RankTestResult",
+    "TrimFillResult",
+    "egger_test",
+    "pet_peese",
+    "rank_test",
+    "trim_and_fill",
+]
 
 # Largest k for which the rank test uses Kendall's exact null distribution (its
 # cost grows as k³); above it, and whenever there are ties, the normal
@@ -33,6 +50,29 @@ def _p_phrase(p: float) -> str:
     return pvalue_phrase(p).replace("p-val", "p")
 
 
+def _effects(
+    result: Any, vi: Any, what: str, clustered: bool = False
+) -> tuple[np.ndarray, np.ndarray, FittedModel | None]:
+    """``(yi, vi, model)`` of a fitted model result (intercept-only), or of the arrays
+    ``yi`` (given as ``result``) and ``vi`` (then ``model`` is None).  A clustered model
+    is accepted only where ``clustered`` is true."""
+    if isinstance(result, FittedModel):
+        if vi is not None:
+            raise ValueError(f"{what}: give a fitted model result or yi and vi, not both")
+        if result.X.shape[1] != 1 or result.coef_names[0] != "intrcpt":
+            raise ValueError(f"{what} needs a model without moderators")
+        if is_clustered(result) and not clustered:
+            raise ValueError(
+                f"{what} assumes independent effects; for several effects per study use "
+                "egger_test on the multilevel result, or aggregate() to one effect per study"
+            )
+        return result.yi, result.vi, result
+    if vi is None:
+        raise ValueError(f"{what} needs vi with yi (or a fitted model result)")
+    y, v, _, _ = effect_arrays(result, vi)
+    return y, v, None
+
+
 # --------------------------------------------------------------------------- Egger
 
 
@@ -42,13 +82,15 @@ class EggerResult(Printable):
 
     ``stat``/``pvalue`` test the slope on the standard error; ``limit_estimate``
     is the intercept, the effect expected for a study with standard error 0.
-    ``df`` is the Satterthwaite df of the robust test (NaN for the z test).
+    ``df`` is the df of the t test (Knapp-Hartung k − p, or Satterthwaite for the robust
+    test; ``inf`` for the z test).  ``n_clusters`` is the number of studies (the number of
+    effects when they are independent).
     ``model`` is the fitted meta-regression (a ``RandomEffectsResult``, or the
     ``RobustResult`` of the CHE model when ``study`` was given).
     """
 
     k: int
-    n_studies: int
+    n_clusters: int
     test: str
     stat: float
     df: float
@@ -61,13 +103,16 @@ class EggerResult(Printable):
 
     def summary(self) -> str:
         """Printout in the layout of metafor's ``print.regtest``."""
-        if self.test == "z":
-            model = "mixed-effects meta-regression model (REML, z test)"
-            stat = f"z = {fmt_num(self.stat)}"
+        if self.test in ("z", "knha", "adhoc"):
+            method = self.model.method
+            kind = "fixed-effects" if method == "FE" else "mixed-effects"
+            model = f"{kind} meta-regression model ({method}, {self.test} test)"
+            stat = (f"z = {fmt_num(self.stat)}" if self.test == "z"
+                    else f"t = {fmt_num(self.stat)}, df = {fmt_num(self.df, 2)}")
         else:
             model = (
-                f"CHE multilevel meta-regression, {self.n_studies} studies "
-                "(CR2 cluster-robust t test, Satterthwaite df)"
+                f"CHE multilevel meta-regression, {self.n_clusters} studies "
+                f"({self.test} cluster-robust t test, Satterthwaite df)"
             )
             stat = f"t = {fmt_num(self.stat)}, df = {fmt_num(self.df, 2)}"
         pct = f"{100 * self.level:g}%"
@@ -91,50 +136,72 @@ class EggerResult(Printable):
                                    "limit_ci_low", "limit_ci_high"))
 
 
-def egger_test(yi: Any, vi: Any, study: Any = None, rho: float = 0.6) -> EggerResult:
+def egger_test(
+    result: Any, vi: Any = None, study: Any = None, rho: float = 0.6
+) -> EggerResult:
     """Egger's regression test: the meta-regression yi = b0 + b1·sei + u_i + e_i.
 
-    Without ``study`` (independent effects) this is metafor's
-    ``regtest(rma(yi, vi))``: a REML random-effects meta-regression on the
-    standard error sei = √vi, Wald z test of b1 = 0; b0 is the limit estimate
-    with its Wald CI.
+    ``result``: a fitted intercept-only model, or the effect sizes ``yi`` (then give
+    ``vi``, and ``study`` for several effects per study).
 
-    With ``study`` (several effects per study) it is "Egger's sandwich"
-    (Rodgers & Pustejovsky 2021, Psychological Methods 26:141–160): the CHE
-    working model (``multilevel(yi, vi, study, rho=rho, mods=sei)``) with a
-    CR2 cluster-robust t test of b1 on Satterthwaite degrees of freedom
-    (clubSandwich ``coef_test(vcov = "CR2")``); the limit estimate's CI uses
-    the same robust SE and df.
+    Independent effects (a ``RandomEffectsResult``, or ``yi, vi`` without ``study``):
+    metafor's ``regtest(res)``, the model refitted with the standard error
+    sei = √vi as moderator (same τ² estimator and test; REML and z for arrays), and
+    the test of b1 = 0; b0 is the limit estimate with its CI.
+
+    Several effects per study (a ``MultilevelResult`` or its ``.robust()`` result, or
+    ``yi, vi, study``): "Egger's sandwich" (Rodgers & Pustejovsky 2021, Psychological
+    Methods 26:141–160), the CHE working model with sei as moderator (the result's rho,
+    estimator and es_id; ``rho`` for arrays) and a cluster-robust t test of b1 on
+    Satterthwaite degrees of freedom (CR2, or the robust result's adjustment;
+    clubSandwich ``coef_test``); the limit estimate's CI uses the same robust SE and df.
     """
+    if isinstance(result, FittedModel) and study is not None:
+        raise ValueError("Egger's test: a fitted model result carries its study; drop study=")
+    model: FittedModel | None = None
     if study is None:
-        y, v, _, _ = effect_arrays(yi, vi)
+        y, v, model = _effects(result, vi, "Egger's test", clustered=True)
+    clustered = study is not None or is_clustered(model)
+    if not clustered:
+        sei = pd.DataFrame({"sei": np.sqrt(v)})
         if y.shape[0] < 3:
             raise ValueError("Egger's test needs at least 3 effect sizes")
-        n_studies = y.shape[0]
-        model: Any = random_effects(y, v, method="REML", test="z",
-                                    mods=pd.DataFrame({"sei": np.sqrt(v)}))
-        test, level = "z", model.level
+        n_clusters = y.shape[0]
+        settings = ({"method": "REML", "test": "z"} if model is None else
+                    {"method": model.method, "test": model.test, "level": model.level})
+        fit: Any = random_effects(y, v, mods=sei, **settings)
+        test, level = fit.test, fit.level
     else:
-        y, v, (s,), _ = effect_arrays(yi, vi, study, names=("study",))
-        n_studies = len(pd.unique(s))
-        if n_studies < 3:
+        if model is None:
+            if vi is None:
+                raise ValueError("Egger's test needs vi with yi (or a fitted model result)")
+            y, v, (s,), _ = effect_arrays(result, vi, study, names=("study",))
+            che = {"rho": rho}
+            adjust = "CR2"
+        else:
+            s = model.study
+            che = {"rho": model.rho, "es_id": model.es_id, "method": model.method,
+                   "level": model.level}
+            adjust = model.adjust if isinstance(model, RobustResult) else "CR2"
+        sei = pd.DataFrame({"sei": np.sqrt(v)})
+        n_clusters = len(pd.unique(pd.Series(s, dtype=object)))
+        if n_clusters < 3:
             raise ValueError("Egger's sandwich test needs at least 3 studies")
-        fit = multilevel(y, v, s, rho=rho, mods=pd.DataFrame({"sei": np.sqrt(v)}))
-        model = fit.robust(adjust="CR2")
-        test, level = "CR2", fit.level
-    intercept, slope = model.coef.iloc[0], model.coef.iloc[1]
+        fit = multilevel(y, v, s, mods=sei, **che).robust(adjust=adjust)
+        test, level = adjust, fit.level
+    intercept, slope = fit.coef.iloc[0], fit.coef.iloc[1]
     return EggerResult(
         k=int(y.shape[0]),
-        n_studies=n_studies,
+        n_clusters=n_clusters,
         test=test,
         stat=float(slope["stat"]),
-        df=float(slope.get("df", float("nan"))),  # z test: no df column
+        df=float(slope.get("df", fit.df)),
         pvalue=float(slope["pvalue"]),
         limit_estimate=float(intercept["estimate"]),
         limit_ci_low=float(intercept["ci_low"]),
         limit_ci_high=float(intercept["ci_high"]),
         level=level,
-        model=model,
+        model=fit,
     )
 
 
@@ -167,8 +234,11 @@ class RankTestResult(Printable):
         return fields_frame(self, ("k", "tau", "pvalue", "exact"))
 
 
-def rank_test(yi: Any, vi: Any) -> RankTestResult:
+def rank_test(result: Any, vi: Any = None) -> RankTestResult:
     """Begg & Mazumdar (1994) rank correlation test, as metafor's ``ranktest``.
+
+    ``result``: a fitted intercept-only univariate model (its yi and vi are used), or
+    the effect sizes ``yi`` (then give ``vi``).
 
     With the fixed-effect estimate θ̂ = Σ wᵢyᵢ / Σ wᵢ (wᵢ = 1/vᵢ) and its
     variance v̄ = 1/Σ wᵢ, the standardised effects yᵢ* = (yᵢ − θ̂)/√(vᵢ − v̄) are
@@ -178,7 +248,7 @@ def rank_test(yi: Any, vi: Any) -> RankTestResult:
     k ≤ ``EXACT_RANK_TEST_MAX_K``), otherwise from the normal approximation
     with the tie-corrected variance of Kendall's S, no continuity correction.
     """
-    y, v, _, _ = effect_arrays(yi, vi)
+    y, v, _ = _effects(result, vi, "the rank test")
     k = y.shape[0]
     if k < 3:
         raise ValueError("the rank test needs at least 3 effect sizes")
@@ -309,14 +379,18 @@ class TrimFillResult(Printable):
 
 
 def trim_and_fill(
-    yi: Any,
-    vi: Any,
+    result: Any,
+    vi: Any = None,
     estimator: Literal["L0", "R0", "Q0"] = "L0",
     side: Literal["left", "right"] | None = None,
-    method: str = "REML",
+    method: str | None = None,
     maxiter: int = 100,
 ) -> TrimFillResult:
     """Duval & Tweedie's (2000) trim-and-fill method, as metafor's ``trimfill``.
+
+    ``result``: a fitted intercept-only univariate model (its data, and its τ²
+    estimator unless ``method`` is given), or the effect sizes ``yi`` (then give
+    ``vi``; ``method`` defaults to "REML").
 
     ``side`` (where studies are missing) defaults to metafor's choice: "right"
     if the slope of the ``method`` meta-regression of yi on √vi is negative,
@@ -338,7 +412,9 @@ def trim_and_fill(
         raise ValueError(f"estimator must be 'L0', 'R0' or 'Q0', not {estimator!r}")
     if side not in (None, "left", "right"):
         raise ValueError(f"side must be 'left', 'right' or None, not {side!r}")
-    y, v, _, _ = effect_arrays(yi, vi)
+    y, v, model = _effects(result, vi, "trim-and-fill")
+    if method is None:
+        method = "REML" if model is None else model.method
     k = y.shape[0]
     if k < 3:
         raise ValueError("trim-and-fill needs at least 3 effect sizes")
@@ -497,19 +573,24 @@ class PetPeeseResult(Printable):
 
 
 def pet_peese(
-    yi: Any,
-    vi: Any,
+    result: Any,
+    vi: Any = None,
     alternative: Literal["greater", "less"] = "greater",
     alpha: float = 0.05,
     level: float = 0.95,
 ) -> PetPeeseResult:
     """PET-PEESE limit estimate (Stanley & Doucouliagos 2014, Res Synth Methods 5:60–78).
 
+    ``result``: a fitted intercept-only univariate model (its yi and vi are used), or
+    the effect sizes ``yi`` (then give ``vi``).
+
     PET is the weighted least-squares regression yi = b0 + b1·sei (weights
     1/vi, residual variance estimated, as R's ``lm(yi ~ sei, weights = 1/vi)``);
     PEESE is yi = b0 + b1·vi with the same weights.  b0 is each model's limit
     estimate; SEs, two-sided p-values and CIs use the t distribution with
-    k − 2 df.
+    k − 2 df.  Each is the fixed-effect meta-regression with the Knapp-Hartung
+    test (``random_effects(yi, vi, method="FE", test="knha", mods=...)``), whose
+    Var(b) = s² (X'WX)⁻¹ with s² = Σwᵢeᵢ²/(k − 2) is exactly ``lm``'s.
 
     Conditional rule: PET's one-sided t test (k − 2 df) of H0: b0 = 0 against
     H1: b0 > 0 (``alternative="greater"``, for effects coded so that positive
@@ -519,12 +600,12 @@ def pet_peese(
     """
     if alternative not in ("greater", "less"):
         raise ValueError(f"alternative must be 'greater' or 'less', not {alternative!r}")
-    y, v, _, _ = effect_arrays(yi, vi)
+    y, v, _ = _effects(result, vi, "PET-PEESE")
     k = y.shape[0]
     if k < 3:
         raise ValueError("PET-PEESE needs at least 3 effect sizes")
-    pet = _wls_intercept(y, np.sqrt(v), 1.0 / v, level)
-    peese = _wls_intercept(y, v, 1.0 / v, level)
+    pet = _limit(y, v, np.sqrt(v), level)
+    peese = _limit(y, v, v, level)
     directed = pet["stat"] if alternative == "greater" else -pet["stat"]
     one_sided = float(stats.t.sf(directed, k - 2))
     chosen, best = ("PEESE", peese) if one_sided < alpha else ("PET", pet)
@@ -544,26 +625,10 @@ def pet_peese(
     )
 
 
-def _wls_intercept(y: np.ndarray, x: np.ndarray, w: np.ndarray, level: float) -> dict[str, float]:
-    """Intercept of the WLS line y = b0 + b1·x (R ``lm`` with weights ``w``).
-
-    σ̂² = Σ wᵢeᵢ²/(k − 2); returns b0's estimate, se, t statistic, two-sided
-    p-value and CI.
-    """
-    k = y.shape[0]
-    X = np.column_stack([np.ones(k), x])
-    xtwx_inv = np.linalg.inv(X.T @ (w[:, None] * X))
-    beta = xtwx_inv @ (X.T @ (w * y))
-    resid = y - X @ beta
-    sigma2 = np.sum(w * resid**2) / (k - 2)
-    se = float(np.sqrt(sigma2 * xtwx_inv[0, 0]))
-    b0 = float(beta[0])
-    half = float(stats.t.isf((1.0 - level) / 2.0, k - 2)) * se
-    return {
-        "estimate": b0,
-        "se": se,
-        "stat": b0 / se,
-        "pvalue": float(2.0 * stats.t.sf(abs(b0 / se), k - 2)),
-        "ci_low": b0 - half,
-        "ci_high": b0 + half,
-    }
+def _limit(y: np.ndarray, v: np.ndarray, x: np.ndarray, level: float) -> dict[str, float]:
+    """The intercept of the fixed-effect Knapp-Hartung meta-regression of y on x (R's
+    ``lm(y ~ x, weights = 1/v)``): estimate, se, t statistic, two-sided p-value and CI."""
+    fit = random_effects(y, v, method="FE", test="knha", level=level, mods=x)
+    b0 = fit.coef.iloc[0]
+    return {name: float(b0[name]) for name in ("estimate", "se", "stat", "pvalue", "ci_low",
+                                                "ci_high")}

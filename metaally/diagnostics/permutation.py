@@ -18,7 +18,7 @@ Psychol Methods 20(3):360-374; Good 2000 for sign flips):
 
 Every refit is a row of one batch run through
 :func:`metaally.models.univariate.fit_arrays` (the engine of ``random_effects``), in
-chunks of :data:`CHUNK_ELEMENTS` entries, so memory stays bounded.
+chunks of :data:`metaally.models.progress.CHUNK_ELEMENTS` entries, so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -31,15 +31,20 @@ import numpy as np
 import pandas as pd
 
 from metaally.models.printing import Printable, coef_table, fmt_num, pvalue_phrase
-from metaally.models.progress import progress_bar
+from metaally.models.progress import chunks
 from metaally.models.univariate import RandomEffectsResult, fit_arrays
 from metaally.models.wls import Design
 
+__all__ = [
+    "COMPTOL",
+    "Batches",
+    "distinct_permutations",
+    "permutation_test",
+    "PermutationResult",
+]
+
 COMPTOL = float(np.sqrt(np.finfo(float).eps))
 """metafor's ``comptol``: permuted statistics this close to the observed one count as ties."""
-
-CHUNK_ELEMENTS = 2**21
-"""Permutations × studies × (design size) fitted per chunk."""
 
 
 @dataclass(frozen=True)
@@ -148,15 +153,10 @@ def permutation_test(
     qm_perm = np.empty(total)
     tau2 = result.tau2 if result.tau2_fixed else None
     design = Design(X)
-    step = max(1, CHUNK_ELEMENTS // k)
-    bar = progress_bar(total, "permutation test", "fits", progress)
-    for start in range(0, total, step):
-        b = min(step, total - start)
-        fit = fit_arrays(*batches(start, b), design, result.method, result.test, result.level,
-                         tau2=tau2, intercept=result.intercept)
-        stat_perm[start:start + b], qm_perm[start:start + b] = fit.stat, fit.qm
-        bar.update(b)
-    bar.close()
+    for rows in chunks(total, k, "permutation test", "fits", progress):
+        fit = fit_arrays(*batches(rows.start, rows.stop - rows.start), design, result.method,
+                         result.test, result.level, tau2=tau2, intercept=result.intercept)
+        stat_perm[rows], qm_perm[rows] = fit.stat, fit.qm
 
     stat = result.coef["stat"].to_numpy()
     coef = result.coef[["estimate", "se", "stat", "pvalue"]].assign(

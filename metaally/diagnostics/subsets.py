@@ -19,8 +19,8 @@ does this function, to give metafor's numbers.
 
 Every subset is an ordinary fit of :func:`metaally.models.univariate.fit_arrays`, the
 engine of :func:`metaally.random_effects`, run on masked copies of (yi, vi) in
-chunks of :data:`CHUNK_ELEMENTS` entries, so temporaries stay in the hundreds of
-megabytes; the result holds N subsets × (6 numbers + k flags).
+chunks of :data:`metaally.models.progress.CHUNK_ELEMENTS` entries, so temporaries stay
+in the hundreds of megabytes; the result holds N subsets × (6 numbers + k flags).
 """
 
 from __future__ import annotations
@@ -34,15 +34,21 @@ import pandas as pd
 
 from metaally.models.inputs import effect_arrays
 from metaally.models.printing import Printable, fmt_num
-from metaally.models.progress import progress_bar
+from metaally.models.progress import chunks
+from metaally.models.protocol import FittedModel, is_clustered
 from metaally.models.univariate import check_options, fit_arrays
 from metaally.models.wls import Design
 
+__all__ = [
+    "MAX_SUBSETS",
+    "all_subsets",
+    "gosh",
+    "GoshResult",
+    "random_subsets",
+]
+
 MAX_SUBSETS = 10**6
 """metafor's limit: beyond this many subsets a random sample is fitted."""
-
-CHUNK_ELEMENTS = 2**21
-"""Subsets × studies fitted per chunk (about 2 M entries: fast and memory-bounded)."""
 
 _STATISTICS = ("k", "q", "i2", "h2", "tau2", "estimate")
 _LABELS = {"k": "k", "q": "Q", "i2": "I2", "h2": "H2", "tau2": "tau2", "estimate": "estimate"}
@@ -116,9 +122,9 @@ class GoshResult(Printable):
 
 
 def gosh(
-    yi: Any,
-    vi: Any,
-    method: str = "FE",
+    result: Any,
+    vi: Any = None,
+    method: str | None = None,
     subsets: int | None = None,
     seed: int | np.random.Generator | None = None,
     progress: bool | None = None,
@@ -128,9 +134,12 @@ def gosh(
 
     Parameters
     ----------
-    yi, vi : effect sizes and sampling variances.
+    result : a fitted intercept-only univariate model (``random_effects``: its yi, vi,
+        study labels and τ² estimator are used, as metafor's ``gosh(res)``), or the
+        effect sizes ``yi`` (then give ``vi``).
+    vi : sampling variances, with ``yi``.
     method : τ² estimator (FE, DL, HE, HS, SJ, PM, EB, ML, REML), as in
-        :func:`metaally.random_effects`.
+        :func:`metaally.random_effects`; default: the result's, "FE" with ``yi``/``vi``.
     subsets : fit all 2^k − 1 subsets when there are at most this many
         (default 10^6), else this many random subsets.
     seed : seed (or numpy Generator) for the random subsets.
@@ -141,7 +150,18 @@ def gosh(
     weights 1/(v_i + τ̂²)), τ̂², Q = Σ (y_i − ȳ_FE)²/v_i, and I², H² as
     :func:`metaally.random_effects` defines them.
     """
-    method, _, _ = check_options(method, "z", 0.95)
+    if isinstance(result, FittedModel):
+        if vi is not None or slab is not None:
+            raise ValueError("gosh: a fitted model result carries its vi and slab; drop them")
+        if is_clustered(result) or result.X.shape[1] != 1:
+            raise ValueError("gosh needs an intercept-only univariate (random_effects) result")
+        yi, vi, slab = result.yi, result.vi, list(result.slab)
+        method = result.method if method is None else method
+    elif vi is None:
+        raise ValueError("gosh needs vi with yi (or a fitted random_effects result)")
+    else:
+        yi = result
+    method, _, _ = check_options("FE" if method is None else method, "z", 0.95)
     n_rows = np.size(yi)
     labels = (np.array([f"Study {i + 1}" for i in range(n_rows)], dtype=object)
               if slab is None else np.asarray(slab, dtype=object))
@@ -199,13 +219,10 @@ def _fit_subsets(
     out = {name: np.empty(n) for name in ("q", "i2", "h2", "tau2", "estimate")}
     fallback = np.zeros(n, dtype=bool)
     design = Design(np.ones((k, 1)))
-    step = max(1, CHUNK_ELEMENTS // k)
-    bar = progress_bar(n, "GOSH", "subsets", progress)
     with warnings.catch_warnings():
         # counted in ``fallback`` and reported once below, not once per chunk
         warnings.filterwarnings("ignore", ".*did not converge", RuntimeWarning)
-        for start in range(0, n, step):
-            rows = slice(start, min(start + step, n))
+        for rows in chunks(n, k, "GOSH", "subsets", progress):
             b = rows.stop - rows.start
             fit = fit_arrays(np.broadcast_to(y, (b, k)), np.broadcast_to(v, (b, k)), design,
                              method, "z", 0.95, mask=incl[rows])
@@ -213,8 +230,6 @@ def _fit_subsets(
             out["tau2"][rows] = fit.tau2
             out["q"][rows], out["i2"][rows], out["h2"][rows] = fit.q, fit.i2, fit.h2
             fallback[rows] = fit.fallback
-            bar.update(b)
-    bar.close()
     size = incl.sum(axis=1)
     if method == "DL":   # metafor's FE/DL shortcut in gosh(): H² = Q/(k − 1), even below 1
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -14,20 +14,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from metaally.models.progress import progress_bar
+from metaally.models.inputs import check_aligned, design_matrix
+from metaally.models.progress import chunks
 from metaally.models.tau2 import warn_fallback
 from metaally.models.univariate import FitArrays, check_options, fit_arrays
 from metaally.models.wls import Design
 
-CHUNK_ELEMENTS = 2_000_000
-"""Entries (data sets × k × a design factor) fitted per chunk."""
+__all__ = ["random_effects_batch"]
 
 
 def random_effects_batch(
     Y: Any,
     V: Any,
     method: str = "REML",
-    test: str = "knha",
+    test: str = "z",
     level: float = 0.95,
     mods: Any = None,
     intercept: bool = True,
@@ -39,7 +39,8 @@ def random_effects_batch(
     ----------
     Y, V : effect sizes and sampling variances, one data set per row; a NaN in
         either marks an absent entry (data sets may have unequal k).
-    method, test, level, intercept : as in :func:`metaally.random_effects`.
+    method, test, level, intercept : as in :func:`metaally.random_effects` (the same
+        defaults: REML, z test, 0.95).
     mods : moderators shared by all data sets, shape (k,) or (k, q), or one
         set per data set, shape (B, k, q).
     progress : progress bar policy of :mod:`metaally.models.progress`.
@@ -52,6 +53,9 @@ def random_effects_batch(
     qm_df2, qm_pvalue, loglik, fallback.
     """
     method, test, level = check_options(method, test, level)
+    check_aligned(Y=Y, V=V)
+    if hasattr(Y, "columns") and hasattr(V, "columns"):  # DataFrames: columns are paired too
+        check_aligned(Y=Y.T, V=V.T)
     y, v = _batch_array(Y, "Y"), _batch_array(V, "V")
     if y.shape != v.shape:
         raise ValueError(f"Y has shape {y.shape} but V has shape {v.shape}; they must match")
@@ -66,17 +70,13 @@ def random_effects_batch(
     X = _design(mods, y.shape, intercept, mask)
     n, k = y.shape
     p = X.shape[-1]
-    step = max(1, CHUNK_ELEMENTS // (k * (p * p + 4)))
-    bar = progress_bar(n, "meta-analyses", "data sets", progress)
     frames = []
-    for start in range(0, n, step):
-        rows = slice(start, min(start + step, n))
+    # entries per data set: k times a design factor (the p x p Gram products)
+    for rows in chunks(n, k * (p * p + 4), "meta-analyses", "data sets", progress):
         design = Design(X if X.ndim == 2 else X[rows])
         fit = fit_arrays(y[rows], v[rows], design, method, test, level,
                          intercept=intercept, mask=mask[rows], warn=False)
         frames.append(_frame(fit))
-        bar.update(rows.stop - rows.start)
-    bar.close()
     out = pd.concat(frames, ignore_index=True)
     warn_fallback(out["fallback"].to_numpy(), method, stacklevel=2)
     return out
@@ -129,19 +129,11 @@ def _batch_array(values: Any, label: str) -> np.ndarray:
 def _design(mods: Any, shape: tuple[int, int], intercept: bool, mask: np.ndarray) -> np.ndarray:
     """Shared (k, p) or per-data-set (B, k, p) design; absent entries get zeros."""
     n, k = shape
-    if mods is None:
-        if not intercept:
-            raise ValueError("the model has no coefficients: give mods or keep the intercept")
-        return np.ones((k, 1))
-    arr = np.asarray(mods, dtype=float)
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    if arr.ndim == 2:
-        if arr.shape[0] != k:
+    arr = None if mods is None else np.asarray(mods, dtype=float)
+    if arr is None or arr.ndim <= 2:  # shared by every data set: the one design builder
+        if arr is not None and arr.shape[0] != k:
             raise ValueError(f"mods has {arr.shape[0]} rows but the data sets have {k} columns")
-        if not np.all(np.isfinite(arr)):
-            raise ValueError("mods must be finite numbers")
-        return np.column_stack([np.ones(k), arr]) if intercept else arr
+        return design_matrix(arr, k, intercept)[0]
     if arr.ndim != 3 or arr.shape[:2] != (n, k):
         raise ValueError(f"per-data-set mods must have shape ({n}, {k}, q); got {arr.shape}")
     arr = np.where(mask[:, :, None], arr, 0.0)

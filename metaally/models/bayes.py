@@ -50,6 +50,27 @@ from scipy import optimize, special, stats
 from metaally.models.inputs import effect_arrays
 from metaally.models.printing import Printable, fmt_num
 
+__all__ = [
+    "BayesResult",
+    "Grid",
+    "INTEGRATION",
+    "MuPrior",
+    "NO_PVALUE",
+    "NormalMixture",
+    "Posterior",
+    "SMD_MU_PRIOR",
+    "SMD_TAU_PRIOR",
+    "SUMMARY_COLUMNS",
+    "StudyTerms",
+    "bayes_random_effects",
+    "check_level",
+    "conditional",
+    "describe_prior",
+    "direct_grid",
+    "fit",
+    "integrate",
+]
+
 _LOG_2PI = math.log(2.0 * math.pi)
 _TOL = 1e-10
 _GL20 = np.polynomial.legendre.leggauss(20)

@@ -33,6 +33,11 @@ from metaally.models.bayes import (
 from metaally.models.blocks import cluster_blocks, cs_covariance
 from metaally.models.inputs import effect_arrays
 
+__all__ = [
+    "bayes_multilevel",
+    "che_terms",
+]
+
 
 def che_terms(y: np.ndarray, v: np.ndarray, codes: np.ndarray, n_studies: int,
               rho: float) -> StudyTerms:

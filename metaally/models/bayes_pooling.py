@@ -28,6 +28,13 @@ from metaally.models.bayes_multilevel import bayes_multilevel
 from metaally.models.bma import bayes_model_average
 from metaally.models.pooling import NOTE_NO_STUDIES, _check_columns, _levels, _member, _split
 
+__all__ = [
+    "BAYES_COLUMNS",
+    "NOTE_ONE_STUDY",
+    "bayes_by",
+    "bayes_fit",
+]
+
 NOTE_ONE_STUDY = "one study: between-study heterogeneity from its prior alone"
 
 BAYES_COLUMNS: list[str] = [

@@ -17,6 +17,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+__all__ = [
+    "Block",
+    "che_blocks",
+    "cluster_blocks",
+    "ClusterBlocks",
+    "cs_covariance",
+    "marginal_covariance",
+    "SizeGroup",
+]
+
 
 @dataclass(frozen=True)
 class SizeGroup:
@@ -68,3 +78,27 @@ def cs_covariance(vi: np.ndarray, rho: float) -> np.ndarray:
     idx = np.arange(vi.shape[1])
     cov[:, idx, idx] = vi
     return cov
+
+
+@dataclass(frozen=True)
+class Block:
+    """Data of the clusters of one size: X (C, m, p), y (C, m), sampling covariances (C, m, m)."""
+
+    X: np.ndarray
+    y: np.ndarray
+    V: np.ndarray
+
+
+def che_blocks(
+    yi: np.ndarray, vi: np.ndarray, X: np.ndarray, blocks: ClusterBlocks, rho: float
+) -> list[Block]:
+    """Stack the data cluster by cluster, one ``Block`` per cluster size."""
+    return [
+        Block(X[g.rows], yi[g.rows], cs_covariance(vi[g.rows], rho)) for g in blocks.groups
+    ]
+
+
+def marginal_covariance(block: Block, sigma2_study: float, sigma2_within: float) -> np.ndarray:
+    """``Sigma_j = V_j + sigma2_study * 1 1' + sigma2_within * I`` for every cluster of a block."""
+    m = block.y.shape[1]
+    return block.V + sigma2_study + sigma2_within * np.eye(m)

@@ -49,6 +49,15 @@ from metaally.models.blocks import cluster_blocks
 from metaally.models.inputs import effect_arrays
 from metaally.models.printing import Printable, fmt_num
 
+__all__ = [
+    "MODELS",
+    "ModelAverageResult",
+    "SMD_MU_PRIORS",
+    "SMD_TAU_PRIORS",
+    "bayes_model_average",
+    "bayes_prior_sensitivity",
+]
+
 MODELS = ("fixed_H0", "fixed_H1", "random_H0", "random_H1")
 
 

@@ -1,8 +1,13 @@
 """Checking and coercing what users pass to the model functions.
 
-Every model entry point (``random_effects``, ``multilevel``, the diagnostics)
-accepts lists, numpy arrays or pandas Series and goes through these two
-functions, so that bad input gets the same plain message everywhere.
+Every model entry point (``random_effects``, ``multilevel``, ``aggregate``, the
+diagnostics) accepts lists, numpy arrays or pandas Series and goes through these
+functions, so that bad input gets the same plain message everywhere and missing
+values are handled the same way everywhere: a row with a missing ``yi``, ``vi``,
+moderator or study label is dropped with one warning (metafor's ``na.action =
+"na.omit"``); anything else that is not a number (±inf, a non-positive ``vi``) is a
+``ValueError`` naming the argument.  pandas objects are never paired by position:
+two with different indexes are a ``ValueError`` (:func:`check_aligned`).
 """
 
 from __future__ import annotations
@@ -12,6 +17,53 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+__all__ = [
+    "check_aligned",
+    "check_level",
+    "design_matrix",
+    "effect_arrays",
+    "frame_yi_sei",
+    "mod_columns",
+    "take_rows",
+]
+
+
+def check_level(level: Any, name: str = "level") -> float:
+    """A confidence level as a proportion, 0 < level < 1 (e.g. 0.95).
+
+    One convention everywhere: a percentage (95) is rejected with a message saying
+    so, rather than silently divided by 100 in some functions and not in others.
+    """
+    try:
+        value = float(level)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number between 0 and 1 (e.g. 0.95); "
+                         f"got {level!r}") from None
+    if 1 <= value < 100:
+        raise ValueError(f"{name} must be a proportion between 0 and 1 (e.g. 0.95), not a "
+                         f"percentage; got {level!r}")
+    if not 0 < value < 1:
+        raise ValueError(f"{name} must be between 0 and 1 (e.g. 0.95); got {level!r}")
+    return value
+
+
+def check_aligned(**named: Any) -> None:
+    """Raise if two of the ``named`` pandas objects (Series/DataFrame) have different indexes.
+
+    Arrays and lists are paired by position; pandas objects carry an index, and two
+    different ones would be paired by position silently, so they must be aligned first
+    (e.g. ``.reset_index(drop=True)`` or ``.loc[common]``).
+    """
+    indexed = [(name, value.index) for name, value in named.items()
+               if value is not None and hasattr(value, "index") and hasattr(value, "iloc")]
+    for name, index in indexed[1:]:
+        first, first_index = indexed[0]
+        if not index.equals(first_index):
+            raise ValueError(
+                f"{first} and {name} are pandas objects with different indexes; align them "
+                "(e.g. .reset_index(drop=True)): they are never paired by position"
+            )
 
 
 def effect_arrays(
@@ -25,12 +77,13 @@ def effect_arrays(
     (±inf), or a ``vi`` that is not a positive finite number.
 
     Returns ``(yi, vi, others, kept)`` where ``kept`` is the boolean mask of the
-    original rows that were kept.
+    original rows that were kept.  pandas arguments must share one index.
     """
+    labels = list(names) + [f"argument {i + 3}" for i in range(len(names), len(others))]
+    check_aligned(yi=yi, vi=vi, **dict(zip(labels, others, strict=True)))
     y = _as_float(yi, "yi")
     v = _as_float(vi, "vi")
     extra = [np.asarray(o) for o in others]
-    labels = list(names) + [f"argument {i + 3}" for i in range(len(names), len(extra))]
     for arr, label in zip([v, *extra], ["vi", *labels], strict=True):
         if arr.ndim != 1 or arr.shape[0] != y.shape[0]:
             raise ValueError(
@@ -125,6 +178,31 @@ def frame_yi_sei(frame: Any) -> tuple[np.ndarray, np.ndarray | None]:
     if "sei" in frame:
         return yi, frame["sei"].to_numpy(dtype=float)
     return yi, None
+
+
+def mod_columns(mods: Any) -> list[np.ndarray]:
+    """Moderator columns as 1-D float arrays, to pass to :func:`effect_arrays` so that rows
+    with a missing moderator are dropped like rows with a missing yi."""
+    if mods is None:
+        return []
+    try:
+        arr = np.asarray(mods, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError("mods must be numbers") from None
+    if arr.ndim == 1:
+        return [arr]
+    if arr.ndim != 2:
+        raise ValueError(f"mods must be 1-D or 2-D, got shape {arr.shape}")
+    return list(arr.T)
+
+
+def take_rows(mods: Any, kept: np.ndarray) -> Any:
+    """The moderator rows kept after dropping missing values, keeping column names."""
+    if mods is None or kept.all():
+        return mods
+    if hasattr(mods, "iloc"):
+        return mods.iloc[kept]
+    return np.asarray(mods, dtype=float)[kept]
 
 
 def _as_float(values: Any, label: str) -> np.ndarray:

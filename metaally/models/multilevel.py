@@ -22,18 +22,36 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from metaally.models.blocks import ClusterBlocks, cluster_blocks, cs_covariance
-from metaally.models.inputs import design_matrix, effect_arrays
-from metaally.models.printing import Printable, coef_table, fmt_num, pvalue_phrase
+from metaally.models.blocks import (
+    Block,
+    ClusterBlocks,
+    che_blocks,
+    cluster_blocks,
+    marginal_covariance,
+)
+from metaally.models.inputs import (
+    check_aligned,
+    check_level,
+    design_matrix,
+    effect_arrays,
+    mod_columns,
+    take_rows,
+)
+from metaally.models.printing import Printable, coef_frame, fmt_num, model_results, pvalue_phrase
+from metaally.models.protocol import first_coefficient
+from metaally.models.robust import RobustResult, robust
 
-if TYPE_CHECKING:
-    from metaally.models.robust import RobustResult
+__all__ = [
+    "SINGLE_LEVEL_WARNING",
+    "multilevel",
+    "MultilevelResult",
+]
 
 _METHODS = ("REML", "ML")
 #: metafor's ``rma.mv`` warning when a random-effects factor has one level (one study).
@@ -42,15 +60,6 @@ SINGLE_LEVEL_WARNING = (
     "Corresponding 'sigma2' value(s) fixed to 0."
 )
 _LOG_2PI = np.log(2.0 * np.pi)
-
-
-@dataclass(frozen=True)
-class _Block:
-    """Data of the clusters of one size: X (C, m, p), y (C, m), sampling covariances (C, m, m)."""
-
-    X: np.ndarray
-    y: np.ndarray
-    V: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -65,22 +74,7 @@ class _Fit:
     vcov: np.ndarray
 
 
-def che_blocks(
-    yi: np.ndarray, vi: np.ndarray, X: np.ndarray, blocks: ClusterBlocks, rho: float
-) -> list[_Block]:
-    """Stack the data cluster by cluster, one ``_Block`` per cluster size."""
-    return [
-        _Block(X[g.rows], yi[g.rows], cs_covariance(vi[g.rows], rho)) for g in blocks.groups
-    ]
-
-
-def marginal_covariance(block: _Block, sigma2_study: float, sigma2_within: float) -> np.ndarray:
-    """``Sigma_j = V_j + sigma2_study * 1 1' + sigma2_within * I`` for every cluster of a block."""
-    m = block.y.shape[1]
-    return block.V + sigma2_study + sigma2_within * np.eye(m)
-
-
-def _evaluate(blocks: list[_Block], theta: np.ndarray, reml: bool) -> _Fit:
+def _evaluate(blocks: list[Block], theta: np.ndarray, reml: bool) -> _Fit:
     """(Restricted) log-likelihood, score, expected and observed information of the CHE model.
 
     With D_s = 1 1' and D_w = I the derivatives of Sigma, A = X' Sigma^-1 X,
@@ -173,7 +167,7 @@ def _evaluate(blocks: list[_Block], theta: np.ndarray, reml: bool) -> _Fit:
 
 
 def _newton(
-    blocks: list[_Block],
+    blocks: list[Block],
     start: np.ndarray,
     reml: bool,
     scale: float,
@@ -232,6 +226,9 @@ class MultilevelResult(Printable):
     coefficient (the overall mean in an intercept-only model); ``coef`` holds every
     coefficient.  ``pi_low``/``pi_high`` (intercept-only models; NaN with moderators)
     follow metafor's ``predict``: ``mu +/- z * sqrt(se^2 + sigma2_study + sigma2_within)``.
+    ``q``/``q_df``/``q_pvalue``: metafor's test for (residual) heterogeneity ``QE``;
+    ``qm``/``qm_df1``/``qm_pvalue``: its Wald test of the moderators ``QM``.  Fields shared
+    by every fitted model: :mod:`metaally.models.protocol`.
     """
 
     estimate: float
@@ -251,9 +248,11 @@ class MultilevelResult(Printable):
     coef: pd.DataFrame
     vcov: np.ndarray
     qm: float
+    qm_df1: int
     qm_pvalue: float
-    qe: float
-    qe_pvalue: float
+    q: float
+    q_df: int
+    q_pvalue: float
     pi_low: float
     pi_high: float
     i2: float
@@ -262,17 +261,35 @@ class MultilevelResult(Printable):
     study: np.ndarray
     es_id: np.ndarray
     X: np.ndarray
-    coef_names: list[str]
+    coef_names: tuple[str, ...]
+
+    @property
+    def df(self) -> float:
+        """Degrees of freedom of the coefficient tests: ``inf`` (z tests, metafor's default)."""
+        return float("inf")
+
+    @property
+    def qm_df2(self) -> float:
+        """Denominator df of the omnibus test: ``inf`` (a chi-square test)."""
+        return float("inf")
+
+    def vcov_at(self, sigma2_study: float, sigma2_within: float) -> np.ndarray:
+        """(X' Sigma^-1 X)^-1 of this model's data with the variance components set to the
+        given values (metafor's refit with fixed ``sigma2``, as ``dfbetas.rma.mv`` uses)."""
+        blocks = che_blocks(self.yi, self.vi, self.X, cluster_blocks(self.study), self.rho)
+        return _evaluate(blocks, np.array([sigma2_study, sigma2_within]), reml=False).vcov
 
     def robust(self, adjust: str = "CR2") -> RobustResult:
         """Cluster-robust inference clustered by study (see ``metaally.models.robust.robust``)."""
-        from metaally.models.robust import robust
-
         return robust(self, adjust=adjust)
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per coefficient: term, estimate, se, stat, pvalue, ci_low, ci_high."""
-        return self.coef.rename_axis("term").reset_index()
+        """One row per coefficient: term, estimate, se, stat, df, pvalue, ci_low, ci_high,
+        then k, n_clusters and the variance components."""
+        return coef_frame(self.coef, self.df, k=self.k, n_clusters=self.n_clusters,
+                          method=self.method, rho=self.rho, sigma2_study=self.sigma2_study,
+                          sigma2_within=self.sigma2_within, i2=self.i2, q=self.q,
+                          q_df=self.q_df, q_pvalue=self.q_pvalue)
 
     def summary(self) -> str:
         """Printout in the layout of metafor's ``print.rma.mv``."""
@@ -295,21 +312,15 @@ class MultilevelResult(Printable):
             f"I^2 (total heterogeneity / total variability): {self.i2:.2f}%",
             "",
             f"Test for {'Residual ' if p > 1 else ''}Heterogeneity:",
-            f"QE(df = {self.k - p}) = {fmt_num(self.qe)}, {pvalue_phrase(self.qe_pvalue)}",
+            f"QE(df = {self.q_df}) = {fmt_num(self.q)}, {pvalue_phrase(self.q_pvalue)}",
         ]
         if not np.isnan(self.qm):
             lines += [
                 "",
-                f"Test of Moderators: QM(df = {p - (self.coef_names[0] == 'intrcpt')})"
+                f"Test of Moderators: QM(df = {self.qm_df1})"
                 f" = {fmt_num(self.qm)}, {pvalue_phrase(self.qm_pvalue)}",
             ]
-        lines += ["", "Model Results:", "", coef_table(self.coef, "zval")]
-        if not np.isnan(self.pi_low):
-            lines += [
-                "",
-                f"{100 * self.level:g}% prediction interval: "
-                f"[{fmt_num(self.pi_low)}, {fmt_num(self.pi_high)}]",
-            ]
+        lines += model_results(self.coef, "zval", self.level, self.pi_low, self.pi_high)
         return "\n".join(lines)
 
 
@@ -345,25 +356,28 @@ def multilevel(
 
     I^2 is the total of the multilevel model (metafor FAQ): 100 sum(sigma2) /
     (sum(sigma2) + (k - p) / tr(P)), P = W - W X (X'WX)^-1 X'W, W = diag(1/vi).
+    Rows with a missing yi, vi, study label or moderator are dropped with a warning
+    (metafor's ``na.omit``); pandas arguments must share one index.
     Reference: Pustejovsky & Tipton (2022), Prevention Science 23:425-438.
     """
     if method not in _METHODS:
         raise ValueError(f"method must be one of {', '.join(_METHODS)}; got {method!r}")
     if not (np.ndim(rho) == 0 and -1.0 < float(rho) < 1.0):
         raise ValueError(f"rho must be a number between -1 and 1; got {rho!r}")
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be between 0 and 1; got {level!r}")
-    X, names = design_matrix(mods, np.asarray(yi).reshape(-1).shape[0], intercept=intercept)
+    level = check_level(level)
+    check_aligned(yi=yi, vi=vi, study=study, es_id=es_id, mods=mods)
     labels = [np.asarray(study, dtype=object).reshape(-1)]
     if es_id is not None:
         labels.append(np.asarray(es_id, dtype=object).reshape(-1))
-    y, v, labels, kept = effect_arrays(yi, vi, *labels, names=["study", "es_id"][: len(labels)])
-    X = X[kept]
+    names = ["study", "es_id"][: len(labels)]
+    mod_cols = mod_columns(mods)
+    y, v, labels, kept = effect_arrays(yi, vi, *labels, *mod_cols,
+                                       names=names + ["mods"] * len(mod_cols))
+    labels = labels[: len(names)]
+    X, names = design_matrix(take_rows(mods, kept), y.shape[0], intercept=intercept)
     k, p = X.shape
     if k <= p:
         raise ValueError(f"the model has {p} coefficients but only {k} effect sizes")
-    if np.linalg.matrix_rank(X) < p:
-        raise ValueError("the moderators are linearly dependent in the rows that were kept")
     study_arr = labels[0]
     blocks = cluster_blocks(study_arr)
     es_arr = labels[1] if es_id is not None else _effect_numbers(blocks)
@@ -397,22 +411,18 @@ def multilevel(
         b = fit.beta[tested]
         qm = float(b @ np.linalg.solve(fit.vcov[tested, tested], b))
         qm_pvalue = float(stats.chi2.sf(qm, b.size))
+        qm_df1 = int(b.size)
     else:
         qm = qm_pvalue = float("nan")
+        qm_df1 = 0
     if p == 1 and intercept:
         half = crit * np.sqrt(se[0] ** 2 + theta.sum())
         pi_low, pi_high = fit.beta[0] - half, fit.beta[0] + half
     else:
         pi_low = pi_high = float("nan")
-    qe = _residual_heterogeneity(che)
-    first = coef.iloc[0]
+    q = _residual_heterogeneity(che)
     return MultilevelResult(
-        estimate=float(first["estimate"]),
-        se=float(first["se"]),
-        stat=float(first["stat"]),
-        pvalue=float(first["pvalue"]),
-        ci_low=float(first["ci_low"]),
-        ci_high=float(first["ci_high"]),
+        **first_coefficient(coef),
         sigma2_study=float(theta[0]),
         sigma2_within=float(theta[1]),
         loglik=fit.loglik,
@@ -424,9 +434,11 @@ def multilevel(
         coef=coef,
         vcov=fit.vcov,
         qm=qm,
+        qm_df1=qm_df1,
         qm_pvalue=qm_pvalue,
-        qe=qe,
-        qe_pvalue=float(stats.chi2.sf(qe, k - p)),
+        q=q,
+        q_df=k - p,
+        q_pvalue=float(stats.chi2.sf(q, k - p)),
         pi_low=float(pi_low),
         pi_high=float(pi_high),
         i2=_total_i2(v, X, float(theta.sum())),
@@ -435,7 +447,7 @@ def multilevel(
         study=study_arr,
         es_id=es_arr,
         X=X,
-        coef_names=names,
+        coef_names=tuple(names),
     )
 
 
@@ -462,7 +474,7 @@ def _residual_variance(y: np.ndarray, X: np.ndarray) -> float:
     return float(resid @ resid / max(y.shape[0] - X.shape[1], 1))
 
 
-def _residual_heterogeneity(blocks: list[_Block]) -> float:
+def _residual_heterogeneity(blocks: list[Block]) -> float:
     """Q_E = r' V^-1 r with r the GLS residuals under the sampling covariances V alone.
 
     metafor's ``QE`` of ``rma.mv`` (chi-square with k - p df under homogeneity).

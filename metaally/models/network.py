@@ -43,6 +43,15 @@ from scipy import stats
 from metaally.models.printing import Printable, coef_table, fields_frame, fmt_num, pvalue_phrase
 from metaally.models.robust import _cr2_adjustment, _htz_nu, _SandwichParts
 
+__all__ = [
+    "InconsistencyTest",
+    "NetworkResult",
+    "RHO",
+    "contrast_matrix",
+    "network_components",
+    "network_meta_analysis",
+]
+
 _METHODS = ("REML", "ML")
 _LOG_2PI = np.log(2.0 * np.pi)
 #: correlation of the random effects of two different comparisons in one study (metafor's rho)
@@ -280,8 +289,8 @@ class NetworkResult(Printable):
     treatments: list[str]
     coef: pd.DataFrame
     vcov: np.ndarray
-    qe: float
-    qe_pvalue: float
+    q: float
+    q_pvalue: float
     qm: float
     qm_pvalue: float
     vcov_type: str
@@ -551,7 +560,7 @@ class NetworkResult(Printable):
             f"comparisons within studies: {n_comp}",
             "",
             "Test for Residual Heterogeneity:",
-            f"QE(df = {self.k - p}) = {fmt_num(self.qe)}, {pvalue_phrase(self.qe_pvalue)}",
+            f"QE(df = {self.k - p}) = {fmt_num(self.q)}, {pvalue_phrase(self.q_pvalue)}",
         ]
         if self.vcov_type == "CR2":
             lines += ["", f"Cluster-robust inference: CR2 sandwich clustered by study "
@@ -638,7 +647,7 @@ def network_meta_analysis(
                          "ci_low": fit.beta - crit * se, "ci_high": fit.beta + crit * se},
                         index=pd.Index(treatments, name="treatment"))
     qm = float(fit.beta @ np.linalg.solve(fit.vcov, fit.beta))
-    qe = _residual_heterogeneity(studies)
+    q = _residual_heterogeneity(studies)
     first = coef.iloc[0]
     return NetworkResult(
         estimate=float(first["estimate"]), se=float(first["se"]), stat=float(first["stat"]),
@@ -646,7 +655,7 @@ def network_meta_analysis(
         ci_high=float(first["ci_high"]), df=float("nan"), k=k, n_clusters=len(studies),
         tau2=float(tau2), loglik=fit.loglik, method=method, level=float(level),
         reference=reference, treatments=treatments, coef=coef, vcov=fit.vcov,
-        qe=qe, qe_pvalue=float(stats.chi2.sf(qe, k - p)), qm=qm,
+        q=q, q_pvalue=float(stats.chi2.sf(q, k - p)), qm=qm,
         qm_pvalue=float(stats.chi2.sf(qm, p)), vcov_type="model",
         yi=y.copy(), V=cov, study=study_arr, treat1=t1, treat2=t2, X=X,
     )

@@ -33,10 +33,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chi2, norm
 
-from metaally.models.multilevel import multilevel
-from metaally.models.aggregate import aggregate
-from metaally.models.printing import Printable, fields_frame, fmt_num, fmt_pvalue
 from metaally.data.studies import COMPONENTS
+from metaally.models.aggregate import aggregate
+from metaally.models.multilevel import multilevel
+from metaally.models.printing import Printable, fields_frame, fmt_num, fmt_pvalue
 from metaally.models.univariate import RandomEffectsResult, random_effects
 
 MODELS: tuple[str, ...] = ("che", "aggregate", "univariate")

@@ -9,17 +9,51 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
 
+__all__ = [
+    "COEF_COLUMNS",
+    "MINUS",
+    "Printable",
+    "coef_frame",
+    "coef_table",
+    "fields_frame",
+    "fmt_interval",
+    "fmt_num",
+    "fmt_pvalue",
+    "model_results",
+    "pvalue_phrase",
+]
 
-def fmt_num(x: float, digits: int = 4) -> str:
-    """Format a number with ``digits`` decimals; NaN prints as ``NA`` (as in R)."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
+
+MINUS = "\u2212"
+"""The typographic minus sign figures use (``fmt_num(x, minus=MINUS)``)."""
+
+
+def fmt_num(x: float | None, digits: int = 4, minus: str = "-") -> str:
+    """Format a number with ``digits`` decimals; NaN or None prints as ``NA`` (as in R), and
+    a value that rounds to zero as unsigned zero (never "-0.00").
+
+    The one number formatter of printouts, tables and figures (figures pass
+    ``minus=MINUS`` for a typographic minus sign).
+    """
+    if x is None or math.isnan(float(x)):
         return "NA"
-    return f"{x:.{digits}f}"
+    text = f"{float(x):.{digits}f}"
+    if text.startswith("-") and float(text) == 0.0:  # never "-0.00"
+        text = text[1:]
+    return text if minus == "-" else text.replace("-", minus)
+
+
+def fmt_interval(
+    estimate: float, low: float, high: float, digits: int = 4, minus: str = "-"
+) -> str:
+    """``estimate [low, high]``, each number by :func:`fmt_num`."""
+    return (f"{fmt_num(estimate, digits, minus)} "
+            f"[{fmt_num(low, digits, minus)}, {fmt_num(high, digits, minus)}]")
 
 
 def fmt_pvalue(p: float, digits: int = 4) -> str:
@@ -52,6 +86,23 @@ def fields_frame(result: object, fields: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame([{name: getattr(result, name) for name in fields}], columns=list(fields))
 
 
+COEF_COLUMNS = ("term", "estimate", "se", "stat", "df", "pvalue", "ci_low", "ci_high")
+"""Leading columns of every fitted model's ``to_frame()`` (the result protocol)."""
+
+
+def coef_frame(coef: pd.DataFrame, df: float | None = None, **extra: Any) -> pd.DataFrame:
+    """A model's ``to_frame()``: one row per coefficient with :data:`COEF_COLUMNS` (``df``
+    from the ``coef`` column, else the scalar ``df``), then the ``extra`` model statistics
+    (scalars, repeated on every row) in the order given."""
+    frame = coef.rename_axis("term").reset_index()
+    if "df" not in frame:
+        frame["df"] = df
+    frame = frame[list(COEF_COLUMNS)]
+    for name, value in extra.items():
+        frame[name] = value
+    return frame
+
+
 def pvalue_phrase(p: float, digits: int = 4) -> str:
     """``p-val < .0001`` or ``p-val = 0.0289``, as metafor's printouts word it."""
     text = fmt_pvalue(p, digits)
@@ -81,6 +132,18 @@ def coef_table(coef: pd.DataFrame, stat_label: str = "zval", digits: int = 4) ->
                  for i, (cell, w) in enumerate(zip(r, widths, strict=True))).rstrip()
         for r in rows
     )
+
+
+def model_results(
+    coef: pd.DataFrame, stat_label: str, level: float, pi_low: float, pi_high: float
+) -> list[str]:
+    """The closing lines of a model printout: "Model Results:", the coefficient table and,
+    when defined, the ``level`` prediction interval (metafor's ``print`` and ``predict``)."""
+    lines = ["", "Model Results:", "", coef_table(coef, stat_label)]
+    if not math.isnan(pi_low):
+        lines += ["", f"{100 * level:g}% prediction interval: "
+                      f"[{fmt_num(pi_low)}, {fmt_num(pi_high)}]"]
+    return lines
 
 
 def _stars(p: float) -> str:

@@ -1,6 +1,9 @@
-"""When metaally shows a progress bar (tqdm) for a long computation.
+"""Chunked computations and when they show a progress bar (tqdm).
 
-Policy, shared by every chunked computation (random_effects_batch, GOSH, permutation tests):
+Every computation over many fits (random_effects_batch, GOSH, permutation tests) runs
+in chunks of about :data:`CHUNK_ELEMENTS` array entries (:func:`chunks`), so that
+temporaries stay in the tens of megabytes whatever the number of fits, and advances
+one bar per chunk.  Bar policy:
 
 - ``progress=False``: never shown;
 - ``progress=True``: always shown (on stderr, even when it is not a terminal);
@@ -14,10 +17,16 @@ tqdm is imported only when a bar may be shown.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from typing import Protocol
+
+__all__ = ["CHUNK_ELEMENTS", "DELAY", "Bar", "chunks", "progress_bar"]
 
 DELAY = 2.0
 """Seconds a call runs before its bar appears (``progress=None``)."""
+
+CHUNK_ELEMENTS = 2**21
+"""Array entries (fits × entries per fit) computed per chunk."""
 
 
 class Bar(Protocol):
@@ -55,3 +64,20 @@ def progress_bar(total: int, desc: str, unit: str, progress: bool | None = None)
 def _stderr_is_terminal() -> bool:
     stream = sys.stderr
     return stream is not None and hasattr(stream, "isatty") and stream.isatty()
+
+
+def chunks(
+    total: int, per_item: int, desc: str, unit: str, progress: bool | None = None
+) -> Iterator[slice]:
+    """Slices covering ``range(total)``, each of at most max(1, CHUNK_ELEMENTS // per_item)
+    items (``per_item``: array entries one item needs), with a bar (:func:`progress_bar`)
+    advanced after each chunk and closed at the end."""
+    step = max(1, CHUNK_ELEMENTS // max(1, per_item))
+    bar = progress_bar(total, desc, unit, progress)
+    try:
+        for start in range(0, total, step):
+            rows = slice(start, min(start + step, total))
+            yield rows
+            bar.update(rows.stop - rows.start)
+    finally:
+        bar.close()

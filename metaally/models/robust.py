@@ -33,9 +33,22 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from metaally.models.blocks import cluster_blocks
-from metaally.models.multilevel import MultilevelResult, che_blocks, marginal_covariance
-from metaally.models.printing import Printable, coef_table, fields_frame, fmt_num, pvalue_phrase
+from metaally.models.blocks import che_blocks, cluster_blocks, marginal_covariance
+from metaally.models.printing import (
+    Printable,
+    coef_frame,
+    fields_frame,
+    fmt_num,
+    model_results,
+    pvalue_phrase,
+)
+from metaally.models.protocol import ClusteredModel, first_coefficient
+
+__all__ = [
+    "robust",
+    "RobustResult",
+    "WaldTestResult",
+]
 
 _ADJUSTMENTS = ("CR2", "CR1")
 _EIGEN_TOL = 1e-12  # eigenvalues below this count as zero (clubSandwich's matrix_power)
@@ -81,7 +94,7 @@ class _SandwichParts:
 
 @dataclass(frozen=True)
 class RobustResult(Printable):
-    """Cluster-robust inference for a ``MultilevelResult`` (clustered by study).
+    """Cluster-robust inference for a ``ClusteredModel`` (clustered by study).
 
     ``estimate`` ... ``pvalue`` and ``df`` describe the first coefficient; ``coef`` holds
     all of them with their Satterthwaite df.  ``qm``/``qm_df1``/``qm_df2``/``qm_pvalue``:
@@ -108,8 +121,76 @@ class RobustResult(Printable):
     qm_pvalue: float
     pi_low: float
     pi_high: float
-    model: MultilevelResult = field(repr=False)
+    model: ClusteredModel = field(repr=False)
     parts: _SandwichParts = field(repr=False)
+
+    # The data and variance components of the working model, so that a robust result
+    # satisfies ``ClusteredModel`` itself (plots and diagnostics take it as they take
+    # the model-based fit).
+    @property
+    def k(self) -> int:
+        """Number of effect sizes."""
+        return self.model.k
+
+    @property
+    def yi(self) -> np.ndarray:
+        """Effect sizes the model was fitted to."""
+        return self.model.yi
+
+    @property
+    def vi(self) -> np.ndarray:
+        """Their sampling variances."""
+        return self.model.vi
+
+    @property
+    def X(self) -> np.ndarray:
+        """Design matrix (k x p)."""
+        return self.model.X
+
+    @property
+    def coef_names(self) -> tuple[str, ...]:
+        """Coefficient names (``intrcpt`` first when there is an intercept)."""
+        return tuple(self.model.coef_names)
+
+    @property
+    def study(self) -> np.ndarray:
+        """Study (cluster) label of each effect."""
+        return self.model.study
+
+    @property
+    def es_id(self) -> np.ndarray:
+        """Effect label within its study."""
+        return self.model.es_id
+
+    @property
+    def rho(self) -> float:
+        """Assumed within-study sampling correlation of the working model."""
+        return self.model.rho
+
+    @property
+    def method(self) -> str:
+        """Estimator of the variance components ("REML" or "ML")."""
+        return self.model.method
+
+    @property
+    def level(self) -> float:
+        """Confidence level of the intervals."""
+        return self.model.level
+
+    @property
+    def sigma2_study(self) -> float:
+        """Between-study variance component of the working model."""
+        return self.model.sigma2_study
+
+    @property
+    def sigma2_within(self) -> float:
+        """Within-study (effect-level) variance component of the working model."""
+        return self.model.sigma2_within
+
+    @property
+    def i2(self) -> float:
+        """Total I^2 of the working model (percent)."""
+        return self.model.i2
 
     def wald_test(self, constraints: Any) -> WaldTestResult:
         """HTZ test of H0: C beta = 0 for a q x p constraints matrix C (clubSandwich Wald_test)."""
@@ -122,8 +203,9 @@ class RobustResult(Printable):
         return _htz_test(C, self.parts)
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per coefficient: term, estimate, se, df, stat, pvalue, ci_low, ci_high."""
-        return self.coef.rename_axis("term").reset_index()
+        """One row per coefficient: term, estimate, se, stat, df, pvalue, ci_low, ci_high,
+        then k, n_clusters and the adjustment."""
+        return coef_frame(self.coef, k=self.k, n_clusters=self.n_clusters, adjust=self.adjust)
 
     def summary(self) -> str:
         """The CHE fit's header and variance components, then the robust results table."""
@@ -144,17 +226,11 @@ class RobustResult(Printable):
                 f"Test of Moderators (HTZ): F(df1 = {self.qm_df1}, df2 = "
                 f"{fmt_num(self.qm_df2, 2)}) = {fmt_num(self.qm)}, {pvalue_phrase(self.qm_pvalue)}",
             ]
-        lines += ["", "Model Results:", "", coef_table(self.coef, "tval")]
-        if not np.isnan(self.pi_low):
-            lines += [
-                "",
-                f"{100 * m.level:g}% prediction interval: "
-                f"[{fmt_num(self.pi_low)}, {fmt_num(self.pi_high)}]",
-            ]
+        lines += model_results(self.coef, "tval", m.level, self.pi_low, self.pi_high)
         return "\n".join(lines)
 
 
-def robust(model: MultilevelResult, adjust: str = "CR2") -> RobustResult:
+def robust(model: ClusteredModel, adjust: str = "CR2") -> RobustResult:
     """Cluster-robust covariance, Satterthwaite t tests and HTZ Wald test, clustered by study.
 
     Equals clubSandwich's ``coef_test(m, vcov = adjust, test = "Satterthwaite")``,
@@ -215,15 +291,8 @@ def robust(model: MultilevelResult, adjust: str = "CR2") -> RobustResult:
         pi = (parts.beta[0] - half, parts.beta[0] + half)
     else:
         pi = (float("nan"), float("nan"))
-    first = coef.iloc[0]
     return RobustResult(
-        estimate=float(first["estimate"]),
-        se=float(first["se"]),
-        df=float(first["df"]),
-        stat=float(first["stat"]),
-        pvalue=float(first["pvalue"]),
-        ci_low=float(first["ci_low"]),
-        ci_high=float(first["ci_high"]),
+        **first_coefficient(coef),
         adjust=adjust,
         coef=coef,
         vcov=parts.vcov,
@@ -239,7 +308,7 @@ def robust(model: MultilevelResult, adjust: str = "CR2") -> RobustResult:
     )
 
 
-def _sandwich(model: MultilevelResult, adjust: str) -> _SandwichParts:
+def _sandwich(model: ClusteredModel, adjust: str) -> _SandwichParts:
     """V_R and the per-cluster Gamma_j, H_j, computed block by block (see the module docstring)."""
     beta = model.coef["estimate"].to_numpy()
     bread = model.vcov

@@ -62,6 +62,24 @@ from metaally.models.wls import (
     ypy_squared,
 )
 
+__all__ = [
+    "FISHER_MAXITER",
+    "LOOSE_TOL",
+    "MAXITER",
+    "METHODS",
+    "TOL",
+    "bracketed_root",
+    "Equation",
+    "estimate",
+    "estimate_tau2",
+    "loglik",
+    "make_problem",
+    "Problem",
+    "solve_q",
+    "Tau2Estimate",
+    "warn_fallback",
+]
+
 METHODS = ("FE", "DL", "HE", "HS", "SJ", "PM", "EB", "ML", "REML")
 
 TOL = 1e-12
@@ -300,12 +318,25 @@ def _score_ml(fit: WLSFit, pb: Problem) -> tuple[np.ndarray, np.ndarray]:
     return ypy_squared(fit) - rowsum(fit.w), rowdot(fit.w, fit.w)
 
 
-def _loglik(fit: WLSFit, pb: Problem, restricted: bool) -> np.ndarray:
-    """(Restricted) log-likelihood up to a constant: −½Σlog(v+τ²) − ½y'Py [− ½log|X'WX|]."""
+def loglik(
+    fit: WLSFit, pb: Problem, restricted: bool, constants: bool = False
+) -> np.ndarray:
+    """(Restricted) log-likelihood of each row at the τ² of ``fit``: −½Σlog(v+τ²) − ½y'Py
+    [− ½log|X'WX| for REML], up to a constant that does not depend on τ².
+
+    With ``constants`` it is metafor's ``logLik``: ML −½[k log 2π + Σlog(v_i+τ²) + Σw_i e_i²];
+    REML −½[(k−p) log 2π − log|X'X| + Σlog(v_i+τ²) + log|X'WX| + Σw_i e_i²]
+    (Viechtbauer 2005, J Educ Behav Stat 30:261-293).
+    """
     log_w = np.log(fit.w if pb.complete else np.where(pb.m > 0, fit.w, 1.0))
     ll = 0.5 * (rowsum(log_w) if pb.complete else rowdot(pb.m, log_w)) - 0.5 * fit.rss
     if restricted:
         ll -= 0.5 * logdet(pb.design.gram(fit.w))
+    if constants:
+        if restricted:
+            ll += 0.5 * logdet(pb.design.gram(pb.m)) - 0.5 * pb.df * np.log(2 * np.pi)
+        else:
+            ll -= 0.5 * pb.k * np.log(2 * np.pi)
     return ll
 
 
@@ -349,8 +380,8 @@ def _fisher_scoring(pb: Problem, restricted: bool) -> Tau2Estimate:
     rows = np.flatnonzero(est.tau2 > 0)
     if rows.size:
         sub = pb.sub(rows)
-        ll0 = _loglik(sub.fe_fit, sub, restricted)
-        ll = _loglik(sub.fit(est.tau2[rows]), sub, restricted)
+        ll0 = loglik(sub.fe_fit, sub, restricted)
+        ll = loglik(sub.fit(est.tau2[rows]), sub, restricted)
         est.tau2[rows[ll0 - ll > 1e-10]] = 0.0
     return est
 

@@ -33,10 +33,36 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from metaally.models.inputs import design_matrix, effect_arrays
-from metaally.models.printing import Printable, coef_table, fmt_num, pvalue_phrase
-from metaally.models.tau2 import METHODS, Problem, estimate, make_problem, solve_q, warn_fallback
-from metaally.models.wls import Design, WLSFit, inverse, logdet, rowdot, rowsum, trace_p
+from metaally.models.inputs import (
+    check_aligned,
+    check_level,
+    design_matrix,
+    effect_arrays,
+    mod_columns,
+    take_rows,
+)
+from metaally.models.printing import Printable, coef_frame, coef_table, fmt_num, pvalue_phrase
+from metaally.models.protocol import first_coefficient
+from metaally.models.tau2 import (
+    METHODS,
+    Problem,
+    estimate,
+    loglik,
+    make_problem,
+    solve_q,
+    warn_fallback,
+)
+from metaally.models.wls import Design, WLSFit, inverse, rowsum, trace_p
+
+__all__ = [
+    "TESTS",
+    "check_options",
+    "fit_arrays",
+    "FitArrays",
+    "random_effects",
+    "RandomEffectsResult",
+    "Tau2Interval",
+]
 
 TESTS = ("z", "knha", "adhoc")
 
@@ -72,19 +98,14 @@ class FitArrays:
 
 
 def check_options(method: str, test: str, level: float) -> tuple[str, str, float]:
-    """Normalise ``method``/``test``; ``level`` may be 0.95 or 95 (as metafor)."""
+    """Normalise ``method``/``test`` and check ``level`` (a proportion, e.g. 0.95)."""
     m = str(method).upper()
     if m not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
     t = str(test).lower()
     if t not in TESTS:
         raise ValueError(f"test must be one of {', '.join(TESTS)}; got {test!r}")
-    lv = float(level)
-    if 1 < lv < 100:
-        lv /= 100
-    if not 0 < lv < 1:
-        raise ValueError(f"level must be between 0 and 1 (e.g. 0.95); got {level!r}")
-    return m, t, lv
+    return m, t, check_level(level)
 
 
 def fit_arrays(
@@ -127,7 +148,7 @@ def fit_arrays(
         beta=fit.beta,
         **_coefficient_tests(fit, pb.df, use_t, test, level, intercept, tau2_hat),
         **_heterogeneity(pb, tau2_hat, method),
-        loglik=_loglik(raw, fit, tau2_hat, restricted=method == "REML"),
+        loglik=loglik(fit, raw, restricted=method == "REML", constants=True),
         weights=_percent(fit.w),
     )
 
@@ -223,20 +244,6 @@ def _heterogeneity(pb: Problem, tau2: np.ndarray, method: str) -> dict[str, np.n
     }
 
 
-def _loglik(raw: Problem, fit: WLSFit, tau2: np.ndarray, restricted: bool) -> np.ndarray:
-    """metafor's ``logLik``: ML −½[k log 2π + Σlog(v_i+τ²) + Σw_i e_i²]; REML −½[(k−p) log 2π
-    − log|X'X| + Σlog(v_i+τ²) + log|X'WX| + Σw_i e_i²]."""
-    log_v = raw.v + tau2[:, None]
-    np.log(log_v, out=log_v)
-    ll = -0.5 * rowdot(raw.m, log_v) - 0.5 * fit.rss
-    if not restricted:
-        return ll - 0.5 * raw.k * np.log(2 * np.pi)
-    design = raw.design
-    return ll - 0.5 * raw.df * np.log(2 * np.pi) + 0.5 * (
-        logdet(design.gram(raw.m)) - logdet(design.gram(fit.w))
-    )
-
-
 class Tau2Interval(NamedTuple):
     """Confidence interval for τ² (unpacks as ``low, high``)."""
 
@@ -301,16 +308,6 @@ class RandomEffectsResult(Printable):
             return tuple(str(s) for s in self.labels)
         return tuple(f"Study {i + 1}" for i in self.rows)
 
-    @property
-    def converged(self) -> bool:
-        """True when τ² came from the primary iteration (no bracketing fallback)."""
-        return not self.fallback
-
-    @property
-    def qm_df(self) -> tuple[int, float]:
-        """(numerator, denominator) df of the omnibus test; denominator inf for χ²."""
-        return (self.qm_df1, self.qm_df2)
-
     def tau2_ci(self, level: float | None = None) -> Tau2Interval:
         """Q-profile confidence interval for τ² (Viechtbauer 2007; metafor ``confint()``).
 
@@ -360,14 +357,12 @@ class RandomEffectsResult(Printable):
         })
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per coefficient (one row without moderators) with the model statistics."""
-        frame = self.coef.rename_axis("term").reset_index()
-        frame.insert(0, "method", self.method)
-        frame.insert(1, "test", self.test)
-        frame.insert(2, "k", self.k)
-        for name in ("df", "tau2", "tau", "i2", "h2", "q", "q_df", "q_pvalue", "pi_low", "pi_high"):
-            frame[name] = getattr(self, name)
-        return frame
+        """One row per coefficient (one row without moderators): term, estimate, se, stat, df,
+        pvalue, ci_low, ci_high, then k, method, test and the heterogeneity statistics."""
+        return coef_frame(self.coef, self.df, k=self.k, method=self.method, test=self.test,
+                          **{name: getattr(self, name) for name in (
+                              "tau2", "tau", "i2", "h2", "q", "q_df", "q_pvalue", "pi_low",
+                              "pi_high")})
 
     def summary(self) -> str:
         """Printout in the layout of metafor's ``print.rma.uni``."""
@@ -439,12 +434,14 @@ def random_effects(
     slab : study labels (default "Study 1", "Study 2", ...).
     tau2 : fix τ² at this value instead of estimating it.
 
-    Rows with a missing yi, vi or moderator are dropped with a warning.
+    Rows with a missing yi, vi or moderator are dropped with a warning (metafor's
+    ``na.omit``); pandas arguments must share one index.
     """
     method, test, level = check_options(method, test, level)
     if tau2 is not None and not (np.isfinite(tau2) and tau2 >= 0):
         raise ValueError(f"tau2 must be a non-negative number; got {tau2!r}")
-    mod_cols = _mod_columns(mods)
+    check_aligned(yi=yi, vi=vi, mods=mods, slab=slab)
+    mod_cols = mod_columns(mods)
     y, v, _, kept = effect_arrays(yi, vi, *mod_cols, names=["mods"] * len(mod_cols))
     labels = None
     if slab is not None:
@@ -452,7 +449,7 @@ def random_effects(
         if labels.size != kept.size:
             raise ValueError(f"slab has {labels.size} labels but there are {kept.size} rows")
         labels = labels[kept]
-    X, names = design_matrix(_take_rows(mods, kept), y.size, intercept)
+    X, names = design_matrix(take_rows(mods, kept), y.size, intercept)
     k, p = X.shape
     needed = p if method == "FE" or tau2 is not None else p + 1
     if k > 1 and k < needed:
@@ -476,16 +473,13 @@ def random_effects(
         },
         index=pd.Index(names, name=None),
     )
-    first = {name: float(getattr(arrays, name)[0, 0])
-             for name in ("se", "stat", "pvalue", "ci_low", "ci_high")}
     scalars = {name: float(getattr(arrays, name)[0])
                for name in ("df", "tau2", "i2", "h2", "q", "q_pvalue", "pi_low", "pi_high",
                             "qm", "qm_df2", "qm_pvalue", "loglik")}
     return RandomEffectsResult(
         k=k,
         p=p,
-        estimate=float(arrays.beta[0, 0]),
-        **first,
+        **first_coefficient(coef),
         **scalars,
         tau=float(np.sqrt(arrays.tau2[0])),
         q_df=int(arrays.q_df[0]),
@@ -512,27 +506,3 @@ def _critical(df: float, level: float) -> float:
     """Two-sided critical value: z for df = inf, else t(df)."""
     alpha = 1 - level
     return float(stats.norm.isf(alpha / 2) if np.isinf(df) else stats.t.isf(alpha / 2, df))
-
-
-def _mod_columns(mods: Any) -> list[np.ndarray]:
-    """Moderator columns as 1-D float arrays (so their missing rows are dropped too)."""
-    if mods is None:
-        return []
-    try:
-        arr = np.asarray(mods, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError("mods must be numbers") from None
-    if arr.ndim == 1:
-        return [arr]
-    if arr.ndim != 2:
-        raise ValueError(f"mods must be 1-D or 2-D, got shape {arr.shape}")
-    return list(arr.T)
-
-
-def _take_rows(mods: Any, kept: np.ndarray) -> Any:
-    """The moderator rows kept after dropping missing values, keeping column names."""
-    if mods is None or kept.all():
-        return mods
-    if hasattr(mods, "iloc"):
-        return mods.iloc[kept]
-    return np.asarray(mods, dtype=float)[kept]

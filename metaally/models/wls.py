@@ -17,6 +17,20 @@ from functools import cached_property
 
 import numpy as np
 
+__all__ = [
+    "BLAS_MIN_K",
+    "Design",
+    "inverse",
+    "logdet",
+    "rowdot",
+    "rowsum",
+    "trace_p",
+    "traces",
+    "wls",
+    "WLSFit",
+    "ypy_squared",
+]
+
 
 class Design:
     """A design matrix shared by every data set, (k, p), or one per set, (B, k, p).

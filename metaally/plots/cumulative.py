@@ -13,13 +13,19 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from metaally.diagnostics.influence import cumulative
+from metaally.models.printing import fmt_interval
 from metaally.plots import style
+
+__all__ = [
+    "cumulative_plot",
+]
 
 _ROW_INCHES = 0.2
 
 
 def cumulative_plot(
-    res_or_frame: Any,
+    result_or_frame: Any,
     ax: Axes | None = None,
     *,
     order: Any = None,
@@ -28,14 +34,15 @@ def cumulative_plot(
 ) -> Figure:
     """Draw a cumulative forest plot and return its Figure.
 
-    ``res_or_frame``: the DataFrame returned by :func:`metaally.cumulative`
+    ``result_or_frame``: the DataFrame returned by :func:`metaally.cumulative`
     (columns ``added``, ``estimate``, ``ci_low``, ``ci_high``), or a fitted
-    ``RandomEffectsResult``/``MultilevelResult``, whose cumulative analysis is
-    computed with ``order`` (sort keys, see :func:`metaally.cumulative`).
+    model result (``RandomEffectsResult``, ``MultilevelResult``, ``RobustResult``), whose
+    cumulative analysis is computed with ``order`` (sort keys, see
+    :func:`metaally.cumulative`).
     Row i is labelled "+ <study added>" and shows the estimate and CI of the
     first i studies.
     """
-    frame = _frame(res_or_frame, order)
+    frame = _frame(result_or_frame, order)
     n = len(frame)
     y = np.arange(n)[::-1]
     plt = style.pyplot()
@@ -52,7 +59,7 @@ def cumulative_plot(
         right.set_ylim(ax.get_ylim())
         right.set_yticks(
             y,
-            [f"{e:.2f} [{lo:.2f}, {hi:.2f}]"
+            [fmt_interval(e, lo, hi, 2)
              for e, lo, hi in zip(frame["estimate"], frame["ci_low"], frame["ci_high"],
                                   strict=True)],
         )
@@ -70,8 +77,6 @@ def _frame(obj: Any, order: Any) -> pd.DataFrame:
     if isinstance(obj, pd.DataFrame):
         frame = obj
     else:
-        from metaally.diagnostics.influence import cumulative
-
         frame = cumulative(obj, order=order)
     missing = {"added", "estimate", "ci_low", "ci_high"} - set(frame.columns)
     if missing:

@@ -11,12 +11,13 @@ zero line (Cochrane Handbook, ch. 10.10.1; RevMan 5).  The x range covers zero, 
 row's interval and every pooled estimate; pooled intervals and prediction intervals that
 reach beyond it are cut with an arrowhead, as metafor's ``alim`` does.
 
-``forest_plot`` accepts a ``PooledGroup`` (studies of one component …), a
-``RandomEffectsResult``, a ``MultilevelResult`` (every effect, grouped by study) or a
-DataFrame; ``forest_panels`` stacks several pooled groups over a shared x axis and
-``forest_pages`` splits a long stack over several pages.  Marker area is proportional
-to the row's weight in the model (percent weights for results; ``1/vi`` for frames
-without a ``weight`` column, then no weight column is printed).
+``forest_plot`` accepts a ``PooledGroup`` (studies of one component …), any fitted model
+result (``RandomEffectsResult``; ``MultilevelResult`` or its ``.robust()`` result: every
+effect, grouped by study, with the model's own diamond) or a DataFrame; ``forest_panels``
+stacks several pooled groups over a shared x axis and ``forest_pages`` splits a long stack
+over several pages.  Marker area is proportional to the row's weight in the model (percent
+weights for results; ``1/vi`` for frames without a ``weight`` column, then no weight column
+is printed).
 """
 
 from __future__ import annotations
@@ -35,8 +36,17 @@ from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import ScaledTranslation, blended_transform_factory
 from scipy.stats import norm
 
-from metaally.models.inputs import frame_yi_sei
+from metaally.models.inputs import check_level, frame_yi_sei
+from metaally.models.printing import MINUS, fmt_interval
+from metaally.models.protocol import FittedModel, is_clustered
 from metaally.plots import style
+
+__all__ = [
+    "forest_pages",
+    "forest_panels",
+    "forest_plot",
+    "study_label",
+]
 
 _ROW_INCHES = 0.2       # one text line's row
 _LINE_STEP = 0.62       # extra rows per additional wrapped line
@@ -143,7 +153,7 @@ def forest_plot(
     rows).  ``favours`` labels the two sides of zero (``None``: no labels).  With ``ax``
     given, the text columns are drawn outside it, to its left and right: leave them room.
     """
-    panel = _panel(result_or_frame, title, pooled, group, label, level)
+    panel = _panel(result_or_frame, title, pooled, group, label, check_level(level))
     limits = xlim or _limits([panel])
     plt = style.pyplot()
     with plt.rc_context(style.RC):
@@ -247,14 +257,14 @@ def _rows(obj: Any, group: str | None, label: str | None,
         ], True
     if isinstance(obj, pd.DataFrame):
         frame = obj
-    elif hasattr(obj, "yi") and hasattr(obj, "vi"):
+    elif isinstance(obj, FittedModel):
         frame = _result_frame(obj)
-        if hasattr(obj, "study") and group is None:
+        if is_clustered(obj) and group is None:
             group = "study"
     else:
         raise ValueError(
-            "forest_plot needs a PooledGroup, a RandomEffectsResult, a MultilevelResult or a "
-            f"DataFrame with yi and vi; got {type(obj).__name__}"
+            "forest_plot needs a PooledGroup, a fitted model result (random_effects, "
+            f"multilevel, .robust()) or a DataFrame with yi and vi; got {type(obj).__name__}"
         )
     return _frame_rows(frame, group, label, z), "weight" in frame
 
@@ -338,13 +348,17 @@ def _pooled(obj: Any) -> _Pooled | None:
         get = obj.get
         return _Pooled(get("label", "Pooled"), get("estimate"), get("ci_low"), get("ci_high"),
                        get("pi_low", math.nan), get("pi_high", math.nan), get("text", ""))
-    if hasattr(obj, "sigma2_study"):
+    if is_clustered(obj):
         text = (f"k = {obj.k} effects in {obj.n_clusters} studies; "
                 f"σ²(study) = {style.number(obj.sigma2_study, 3)}, "
                 f"σ²(within) = {style.number(obj.sigma2_within, 3)}")
-        return _Pooled("Pooled (CHE model)", obj.estimate, obj.ci_low, obj.ci_high,
+        adjust = getattr(obj, "adjust", None)  # a robust result: say so, with its df
+        if adjust is not None:
+            text += f"; df = {obj.df:.1f}"
+        label = "Pooled (CHE model)" if adjust is None else f"Pooled (CHE, {adjust} robust)"
+        return _Pooled(label, obj.estimate, obj.ci_low, obj.ci_high,
                        obj.pi_low, obj.pi_high, text)
-    if hasattr(obj, "tau2"):
+    if isinstance(obj, FittedModel):
         text = f"k = {obj.k}; τ² = {style.number(obj.tau2, 3)}; I² = {obj.i2:.0f}%"
         return _Pooled("Pooled (RE model)", obj.estimate, obj.ci_low, obj.ci_high,
                        obj.pi_low, obj.pi_high, text)
@@ -524,7 +538,7 @@ def _stack(panels: list[_Panel], limits: tuple[float, float], xlabel: str, width
 
 
 def _fmt(est: float, lo: float, hi: float) -> str:
-    return f"{style.number(est)} [{style.number(lo)}, {style.number(hi)}]"
+    return fmt_interval(est, lo, hi, 2, MINUS)
 
 
 def _count(n: float) -> str:

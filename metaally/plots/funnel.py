@@ -19,9 +19,14 @@ from matplotlib.patches import Patch
 from scipy.stats import norm
 
 from metaally.diagnostics.bias import TrimFillResult
-from metaally.models.inputs import frame_yi_sei
+from metaally.models.inputs import check_level, frame_yi_sei
+from metaally.models.protocol import FittedModel
 from metaally.models.univariate import random_effects
 from metaally.plots import style
+
+__all__ = [
+    "funnel_plot",
+]
 
 _SHADES = ("#ffffff", "#e4e4e4", "#c8c8c8")   # innermost (smallest level) to outermost
 
@@ -38,9 +43,9 @@ def funnel_plot(
 ) -> Figure:
     """Draw a funnel plot (effect on x, standard error on y, inverted) and return the Figure.
 
-    ``result_or_frame``: a result with ``yi``/``vi`` (``RandomEffectsResult``,
-    ``MultilevelResult``; its ``estimate`` is the default ``center``) or a DataFrame with
-    ``yi`` and ``vi`` (or ``sei``); for a frame without ``center`` the fixed-effect
+    ``result_or_frame``: a fitted model result (``RandomEffectsResult``,
+    ``MultilevelResult``, ``RobustResult``; its ``estimate`` is the default ``center``) or
+    a DataFrame with ``yi`` and ``vi`` (or ``sei``); for a frame without ``center`` the fixed-effect
     (inverse-variance) mean is used.  ``levels`` are the pseudo-confidence levels whose
     regions ``center ± z · SE`` are shaded (at most three); ``center_label`` names the
     vertical line in the legend.
@@ -58,8 +63,8 @@ def funnel_plot(
     yi, sei, estimate = _points(result_or_frame)
     if center is None:
         center = estimate if estimate is not None else float(np.sum(yi / sei**2) / np.sum(sei**-2))
-    levels = sorted(levels)
-    if not 1 <= len(levels) <= len(_SHADES) or not all(0 < lv < 1 for lv in levels):
+    levels = sorted(check_level(lv, "levels") for lv in levels)
+    if not 1 <= len(levels) <= len(_SHADES):
         raise ValueError(f"levels must be one to {len(_SHADES)} numbers between 0 and 1")
     plt = style.pyplot()
     with plt.rc_context(style.RC):
@@ -125,11 +130,10 @@ def _points(obj: Any) -> tuple[np.ndarray, np.ndarray, float | None]:
         if sei is None:
             raise ValueError("the frame needs a vi or sei column")
         return yi, sei, None
-    if hasattr(obj, "yi") and hasattr(obj, "vi"):
-        estimate = getattr(obj, "estimate", None)
+    if isinstance(obj, FittedModel):
         return (np.asarray(obj.yi, dtype=float), np.sqrt(np.asarray(obj.vi, dtype=float)),
-                None if estimate is None else float(estimate))
+                float(obj.estimate))
     raise ValueError(
-        "funnel_plot needs a result with yi and vi or a DataFrame with yi and vi/sei; "
-        f"got {type(obj).__name__}"
+        "funnel_plot needs a fitted model result (random_effects, multilevel, .robust()), "
+        f"a trim_and_fill result or a DataFrame with yi and vi/sei; got {type(obj).__name__}"
     )

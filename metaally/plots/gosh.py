@@ -17,7 +17,14 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from metaally.diagnostics.subsets import gosh
+from metaally.models.protocol import FittedModel
 from metaally.plots import style
+
+__all__ = [
+    "HEXBIN_ABOVE",
+    "gosh_plot",
+]
 
 HEXBIN_ABOVE = 50_000
 """More subsets than this: draw a hexbin density instead of points (``kind="auto"``)."""
@@ -27,7 +34,7 @@ _INCLUDED, _EXCLUDED = "#c0392b", "#1b4f8a"
 
 
 def gosh_plot(
-    res: Any,
+    result: Any,
     ax: Axes | None = None,
     *,
     het: str = "i2",
@@ -36,7 +43,8 @@ def gosh_plot(
     bins: int = 40,
     xlabel: str = "Estimate",
 ) -> Figure:
-    """Draw the GOSH plot of a :class:`metaally.diagnostics.subsets.GoshResult` and return the Figure.
+    """Draw the GOSH plot of a :class:`~metaally.diagnostics.subsets.GoshResult` (or of
+    ``gosh(result)`` for a fitted random_effects result) and return the Figure.
 
     ``het``: the heterogeneity statistic on the y axis (i2, h2, q or tau2);
     ``kind``: "scatter", "hexbin" or "auto" (hexbin above :data:`HEXBIN_ABOVE`
@@ -44,19 +52,21 @@ def gosh_plot(
     coloured apart; ``bins``: bins of the marginal histograms.  Marginal histograms
     are appended above and to the right of ``ax``.
     """
+    if isinstance(result, FittedModel):  # a fitted model: its GOSH analysis first
+        result = gosh(result)
     het = het.lower()
     if het not in _HET:
         raise ValueError(f"het must be one of {', '.join(_HET)}; got {het!r}")
-    if het == "tau2" and res.method == "FE":
+    if het == "tau2" and result.method == "FE":
         raise ValueError("a fixed-effects GOSH has no tau^2 to plot")
     if kind not in ("auto", "scatter", "hexbin"):
         raise ValueError(f"kind must be 'auto', 'scatter' or 'hexbin'; got {kind!r}")
-    x, y = np.asarray(res.estimate), np.asarray(getattr(res, het))
+    x, y = np.asarray(result.estimate), np.asarray(getattr(result, het))
     keep = np.isfinite(x) & np.isfinite(y)
     x, y = x[keep], y[keep]
     groups = [(x, y, style.INK)]
     if out is not None:
-        inside = np.asarray(res.incl)[keep, _study_index(res, out)]
+        inside = np.asarray(result.incl)[keep, _study_index(result, out)]
         groups = [(x[~inside], y[~inside], _EXCLUDED), (x[inside], y[inside], _INCLUDED)]
     if kind == "auto":
         kind = "hexbin" if x.size > HEXBIN_ABOVE and out is None else "scatter"
@@ -89,22 +99,23 @@ def gosh_plot(
         ax.spines["left"].set_visible(True)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(_HET[het])
-        what = "all" if res.exact else "random"
-        top.text(1.05, 0.5, f"k = {res.k}\n{res.n_subsets:,} subsets\n({what})\n{res.method}",
+        what = "all" if result.exact else "random"
+        top.text(1.05, 0.5,
+                 f"k = {result.k}\n{result.n_subsets:,} subsets\n({what})\n{result.method}",
                  transform=top.transAxes, va="center", ha="left", color=style.MUTED)
         if out is not None:
-            name = res.slab[_study_index(res, out)]
+            name = result.slab[_study_index(result, out)]
             ax.scatter([], [], color=_INCLUDED, label=f"with {name}")
             ax.scatter([], [], color=_EXCLUDED, label=f"without {name}")
             ax.legend(frameon=False, loc="best", markerscale=2)
     return fig
 
 
-def _study_index(res: Any, out: int | str) -> int:
+def _study_index(result: Any, out: int | str) -> int:
     if isinstance(out, str):
-        if out not in res.slab:
+        if out not in result.slab:
             raise ValueError(f"no study labelled {out!r}")
-        return res.slab.index(out)
-    if not 0 <= int(out) < res.k:
-        raise ValueError(f"out must be a study position between 0 and {res.k - 1}; got {out!r}")
+        return result.slab.index(out)
+    if not 0 <= int(out) < result.k:
+        raise ValueError(f"out must be a study position between 0 and {result.k - 1}; got {out!r}")
     return int(out)

@@ -6,6 +6,8 @@ import os
 import sys
 from types import ModuleType
 
+from metaally.models.printing import MINUS, fmt_num
+
 # print-size text: 8-9 pt at the figure's physical size
 RC: dict[str, object] = {
     "font.family": "DejaVu Sans",
@@ -29,10 +31,9 @@ MUTED = "#5a5a5a"        # secondary text
 
 
 def number(x: float, digits: int = 2) -> str:
-    """A number for figure text, with a typographic minus sign (U+2212) for negatives;
-    a value that rounds to zero prints as "0.00", never "−0.00"."""
-    value = round(float(x), digits) + 0.0  # + 0.0 turns -0.0 into 0.0
-    return f"{value:.{digits}f}".replace("-", "\u2212")
+    """A number for figure text: :func:`metaally.models.printing.fmt_num` with a
+    typographic minus sign (U+2212); a value that rounds to zero prints unsigned."""
+    return fmt_num(x, digits, minus=MINUS)
 
 
 def pyplot() -> ModuleType:

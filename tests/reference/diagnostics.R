@@ -63,7 +63,7 @@ for (f in fits) {
   inf <- influence(res)
   entry$influence <- list(
     rstudent = num(inf$inf$rstudent), dffits = num(inf$inf$dffits), cooks = num(inf$inf$cook.d),
-    cov_ratio = num(inf$inf$cov.r), tau2_del = num(inf$inf$tau2.del), qe_del = num(inf$inf$QE.del),
+    cov_ratio = num(inf$inf$cov.r), tau2_del = num(inf$inf$tau2.del), q_del = num(inf$inf$QE.del),
     hat = num(inf$inf$hat), weight = num(inf$inf$weight),
     dfbetas = setNames(lapply(seq_len(res$p), function(j) num(inf$dfbs[[j]])), rownames(res$beta)),
     influential = inf$inf$inf == "*")
