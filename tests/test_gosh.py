@@ -261,3 +261,13 @@ def test_gosh_plot_draws_scatter_hexbin_and_out(fits):
 def test_gosh_plot_bad_arguments(fits, kwargs, message):
     with pytest.raises(ValueError, match=message):
         ma.gosh_plot(fits["FE"], **kwargs)
+
+
+def test_gosh_gives_identical_results_in_local_processes() -> None:
+    rng = np.random.default_rng(21)
+    y, v = rng.normal(0.3, 0.3, 9), rng.uniform(0.02, 0.1, 9)
+    here = ma.gosh(y, v, method="REML")
+    spread = ma.gosh(y, v, method="REML", workers=2)
+    for name in ("estimate", "tau2", "q", "i2", "h2"):
+        np.testing.assert_array_equal(getattr(here, name), getattr(spread, name))
+    np.testing.assert_array_equal(here.incl, spread.incl)

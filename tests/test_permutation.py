@@ -202,3 +202,19 @@ def test_summary_and_to_frame(runs):
     _, single = runs["intercept_exact_reml"]
     assert "exact: 8192 sign flips" in single.summary()
     assert "Test of Moderators" not in single.summary()
+
+
+def test_permutation_test_on_a_dask_cluster_equals_the_in_process_test() -> None:
+    distributed = pytest.importorskip("distributed")
+    rng = np.random.default_rng(31)
+    x = rng.normal(size=14)
+    y = 0.2 + 0.3 * x + rng.normal(0, 0.2, 14)
+    res = ma.random_effects(y, rng.uniform(0.02, 0.08, 14), mods=x)
+    here = ma.permutation_test(res, n_perm=300, seed=5)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        remote = ma.permutation_test(res, n_perm=300, seed=5, client=client)
+    np.testing.assert_array_equal(here.stat_perm, remote.stat_perm)
+    np.testing.assert_array_equal(here.qm_perm, remote.qm_perm)
+    assert here.qm_pvalue_perm == remote.qm_pvalue_perm

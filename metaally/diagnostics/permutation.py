@@ -26,12 +26,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from metaally.diagnostics.runner import run_chunks
 from metaally.models.printing import Printable, coef_table, fmt_num, pvalue_phrase
-from metaally.models.progress import chunks
+from metaally.models.progress import slices
 from metaally.models.univariate import RandomEffectsResult, fit_arrays
 from metaally.models.wls import Design
 
@@ -108,6 +110,9 @@ def permutation_test(
     n_perm: int = 1000,
     seed: int | np.random.Generator | None = None,
     progress: bool | None = None,
+    *,
+    client: Any = None,
+    workers: int | None = 1,
 ) -> PermutationResult:
     """Permutation p-values for the coefficients and the omnibus test of ``result``.
 
@@ -118,6 +123,10 @@ def permutation_test(
         when there are no more than this many distinct ones.
     seed : seed (or numpy Generator) for the random permutations.
     progress : progress bar policy of :mod:`metaally.models.progress`.
+    client, workers : where the chunks of refits run
+        (:func:`metaally.diagnostics.runner.run_chunks`): in this process (default),
+        local processes, or a Dask cluster.  The permutations are drawn here, in order,
+        so the results are identical on every executor.
 
     The model is refitted with the same ``method``, ``test``, ``level`` and
     (fixed) τ² as ``result``.  Two-sided p-value of coefficient j: the share of
@@ -152,11 +161,13 @@ def permutation_test(
     stat_perm = np.empty((total, p))
     qm_perm = np.empty(total)
     tau2 = result.tau2 if result.tau2_fixed else None
-    design = Design(X)
-    for rows in chunks(total, k, "permutation test", "fits", progress):
-        fit = fit_arrays(*batches(rows.start, rows.stop - rows.start), design, result.method,
-                         result.test, result.level, tau2=tau2, intercept=result.intercept)
-        stat_perm[rows], qm_perm[rows] = fit.stat, fit.qm
+    options = (X, result.method, result.test, result.level, tau2, result.intercept)
+    parts = slices(total, k)
+    tasks = ((*batches(rows.start, rows.stop - rows.start), options) for rows in parts)
+    fitted = run_chunks(_refit_chunk, tasks, len(parts), client=client, workers=workers,
+                        progress=progress, desc="permutation test")
+    for rows, (stat_rows, qm_rows) in zip(parts, fitted, strict=True):
+        stat_perm[rows], qm_perm[rows] = stat_rows, qm_rows
 
     stat = result.coef["stat"].to_numpy()
     coef = result.coef[["estimate", "se", "stat", "pvalue"]].assign(
@@ -170,6 +181,13 @@ def permutation_test(
         exact=exact, stat_perm=stat_perm, qm_perm=qm_perm, k=k, method=result.method,
         test=result.test, moderators=moderators,
     )
+
+
+def _refit_chunk(task: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficient statistics and QM of one chunk of permuted data sets."""
+    Y, V, (X, method, test, level, tau2, intercept) = task
+    fit = fit_arrays(Y, V, Design(X), method, test, level, tau2=tau2, intercept=intercept)
+    return fit.stat, fit.qm
 
 
 def distinct_permutations(labels: np.ndarray) -> np.ndarray:

@@ -5,10 +5,11 @@ its argument alone (each chunk seeds its own generator from a
 ``numpy.random.SeedSequence`` key), so the three executors return identical
 results in the same order; only the wall time differs.
 
-- ``client=None, workers=1``: in this process;
-- ``client=None, workers=None`` (default): a pool of ``os.cpu_count()`` local
-  processes when there is more than one chunk (``spawn`` start method, so no
-  forked BLAS threads), else in this process;
+- ``client=None, workers=1`` (default): in this process, one chunk at a time (a
+  generator of chunks is consumed lazily, so memory holds one chunk);
+- ``client=None, workers=None`` or ``workers=n``: a pool of ``os.cpu_count()`` (or n)
+  local processes when there is more than one chunk (``spawn`` start method, so no
+  forked BLAS threads);
 - ``client`` a ``dask.distributed.Client`` or a scheduler address (``"tcp://…"``):
   the chunks are mapped on that cluster and gathered in submission order.
 """
@@ -16,7 +17,7 @@ results in the same order; only the wall time differs.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from metaally.models.progress import progress_bar
@@ -29,33 +30,35 @@ R = TypeVar("R")
 
 def run_chunks(
     func: Callable[[T], R],
-    chunks: Sequence[T],
+    chunks: Iterable[T],
+    n_chunks: int,
     *,
     client: Any = None,
-    workers: int | None = None,
+    workers: int | None = 1,
     progress: bool | None = None,
     desc: str = "chunks",
 ) -> list[R]:
-    """``[func(c) for c in chunks]``, computed by the executor the arguments choose (see module)."""
-    if workers is not None and int(workers) < 1:
+    """``[func(c) for c in chunks]`` (``n_chunks`` of them, for the progress bar), computed by
+    the executor the arguments choose (see module)."""
+    if workers is not None and (int(workers) != workers or workers < 1):
         raise ValueError(f"workers must be a positive number of processes; got {workers!r}")
-    bar = progress_bar(len(chunks), desc, "chunks", progress)
+    bar = progress_bar(n_chunks, desc, "chunks", progress)
     try:
         if client is not None:
-            return _on_dask(func, chunks, client, bar)
+            return _on_dask(func, list(chunks), client, bar)
         n_proc = (os.cpu_count() or 1) if workers is None else int(workers)
-        if n_proc <= 1 or len(chunks) <= 1:
+        if n_proc <= 1 or n_chunks <= 1:
             out = []
             for c in chunks:
                 out.append(func(c))
                 bar.update(1)
             return out
-        return _on_processes(func, chunks, min(n_proc, len(chunks)), bar)
+        return _on_processes(func, list(chunks), min(n_proc, n_chunks), bar)
     finally:
         bar.close()
 
 
-def _on_processes(func: Callable[[T], R], chunks: Sequence[T], n_proc: int, bar: Any) -> list[R]:
+def _on_processes(func: Callable[[T], R], chunks: list[T], n_proc: int, bar: Any) -> list[R]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -68,7 +71,7 @@ def _on_processes(func: Callable[[T], R], chunks: Sequence[T], n_proc: int, bar:
         return out
 
 
-def _on_dask(func: Callable[[T], R], chunks: Sequence[T], client: Any, bar: Any) -> list[R]:
+def _on_dask(func: Callable[[T], R], chunks: list[T], client: Any, bar: Any) -> list[R]:
     if isinstance(client, str):
         try:
             from distributed import Client

@@ -32,9 +32,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metaally.diagnostics.runner import run_chunks
 from metaally.models.inputs import effect_arrays
 from metaally.models.printing import Printable, fmt_num
-from metaally.models.progress import chunks
+from metaally.models.progress import slices
 from metaally.models.protocol import FittedModel, is_clustered
 from metaally.models.univariate import check_options, fit_arrays
 from metaally.models.wls import Design
@@ -129,6 +130,9 @@ def gosh(
     seed: int | np.random.Generator | None = None,
     progress: bool | None = None,
     slab: Any = None,
+    *,
+    client: Any = None,
+    workers: int | None = 1,
 ) -> GoshResult:
     """Fit the model ``method`` to subsets of the studies (metafor ``gosh(rma(yi, vi, method))``).
 
@@ -145,6 +149,9 @@ def gosh(
     seed : seed (or numpy Generator) for the random subsets.
     progress : progress bar policy of :mod:`metaally.models.progress`.
     slab : study labels (default "Study 1", ...), naming the columns of ``incl``.
+    client, workers : where the chunks of subsets are fitted
+        (:func:`metaally.diagnostics.runner.run_chunks`): in this process (default),
+        local processes, or a Dask cluster; the results are identical.
 
     Each subset gives the estimate μ̂ (inverse-variance weighted mean with
     weights 1/(v_i + τ̂²)), τ̂², Q = Σ (y_i − ȳ_FE)²/v_i, and I², H² as
@@ -176,9 +183,22 @@ def gosh(
             raise ValueError(f"subsets must be at least 2; got {subsets!r}")
     exact = 2**k - 1 <= limit
     incl = all_subsets(k) if exact else random_subsets(k, limit, np.random.default_rng(seed))
-    fits = _fit_subsets(y, v, incl, method, progress)
+    fits = _fit_subsets(y, v, incl, method, progress, client, workers)
     return GoshResult(k=k, method=method, exact=exact, incl=incl,
                       slab=tuple(str(s) for s in labels), **fits)
+
+
+def _fit_chunk(task: tuple[np.ndarray, np.ndarray, np.ndarray, str]) -> dict[str, np.ndarray]:
+    """The statistics of one chunk of subsets (``incl`` rows masking y, v)."""
+    y, v, incl, method = task
+    b, k = incl.shape
+    with warnings.catch_warnings():
+        # counted in ``fallback`` and reported once by gosh(), not once per chunk
+        warnings.filterwarnings("ignore", ".*did not converge", RuntimeWarning)
+        fit = fit_arrays(np.broadcast_to(y, (b, k)), np.broadcast_to(v, (b, k)),
+                         Design(np.ones((k, 1))), method, "z", 0.95, mask=incl)
+    return {"estimate": fit.beta[:, 0], "tau2": fit.tau2, "q": fit.q, "i2": fit.i2,
+            "h2": fit.h2, "fallback": fit.fallback}
 
 
 def all_subsets(k: int) -> np.ndarray:
@@ -212,24 +232,17 @@ def _code_bits(codes: np.ndarray, k: int) -> np.ndarray:
 
 
 def _fit_subsets(
-    y: np.ndarray, v: np.ndarray, incl: np.ndarray, method: str, progress: bool | None
+    y: np.ndarray, v: np.ndarray, incl: np.ndarray, method: str, progress: bool | None,
+    client: Any = None, workers: int | None = 1,
 ) -> dict[str, np.ndarray]:
     """Fit every row of ``incl`` (a mask over y, v) in chunks; the per-subset statistics."""
     n, k = incl.shape
-    out = {name: np.empty(n) for name in ("q", "i2", "h2", "tau2", "estimate")}
-    fallback = np.zeros(n, dtype=bool)
-    design = Design(np.ones((k, 1)))
-    with warnings.catch_warnings():
-        # counted in ``fallback`` and reported once below, not once per chunk
-        warnings.filterwarnings("ignore", ".*did not converge", RuntimeWarning)
-        for rows in chunks(n, k, "GOSH", "subsets", progress):
-            b = rows.stop - rows.start
-            fit = fit_arrays(np.broadcast_to(y, (b, k)), np.broadcast_to(v, (b, k)), design,
-                             method, "z", 0.95, mask=incl[rows])
-            out["estimate"][rows] = fit.beta[:, 0]
-            out["tau2"][rows] = fit.tau2
-            out["q"][rows], out["i2"][rows], out["h2"][rows] = fit.q, fit.i2, fit.h2
-            fallback[rows] = fit.fallback
+    parts = slices(n, k)
+    fitted = run_chunks(_fit_chunk, ((y, v, incl[rows], method) for rows in parts), len(parts),
+                        client=client, workers=workers, progress=progress, desc="GOSH")
+    out = {name: np.concatenate([f[name] for f in fitted]) if fitted else np.empty(0)
+           for name in ("q", "i2", "h2", "tau2", "estimate", "fallback")}
+    fallback = out.pop("fallback").astype(bool)
     size = incl.sum(axis=1)
     if method == "DL":   # metafor's FE/DL shortcut in gosh(): H² = Q/(k − 1), even below 1
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -20,7 +20,7 @@ import sys
 from collections.abc import Iterator
 from typing import Protocol
 
-__all__ = ["CHUNK_ELEMENTS", "DELAY", "Bar", "chunks", "progress_bar"]
+__all__ = ["CHUNK_ELEMENTS", "DELAY", "Bar", "chunks", "progress_bar", "slices"]
 
 DELAY = 2.0
 """Seconds a call runs before its bar appears (``progress=None``)."""
@@ -72,12 +72,17 @@ def chunks(
     """Slices covering ``range(total)``, each of at most max(1, CHUNK_ELEMENTS // per_item)
     items (``per_item``: array entries one item needs), with a bar (:func:`progress_bar`)
     advanced after each chunk and closed at the end."""
-    step = max(1, CHUNK_ELEMENTS // max(1, per_item))
     bar = progress_bar(total, desc, unit, progress)
     try:
-        for start in range(0, total, step):
-            rows = slice(start, min(start + step, total))
+        for rows in slices(total, per_item):
             yield rows
             bar.update(rows.stop - rows.start)
     finally:
         bar.close()
+
+
+def slices(total: int, per_item: int) -> list[slice]:
+    """The slices :func:`chunks` walks through, without a bar (for work handed to
+    :func:`metaally.diagnostics.runner.run_chunks`)."""
+    step = max(1, CHUNK_ELEMENTS // max(1, per_item))
+    return [slice(start, min(start + step, total)) for start in range(0, total, step)]
