@@ -1,4 +1,5 @@
-"""Writing figures as byte-stable PNG (200 dpi) and SVG files."""
+"""Writing figures as byte-stable PNG (200 dpi) and SVG files, each written atomically
+(``metaally.data.files.atomic_write``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+
+from metaally.data.files import atomic_write
 
 SVG_HASHSALT = "metaally"
 
@@ -22,11 +25,12 @@ def save_figure(fig: Figure, stem: str | Path, dpi: int = 200) -> list[Path]:
 
     _freeze_layout(fig)
     stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
     png, svg = stem.with_suffix(".png"), stem.with_suffix(".svg")
     with matplotlib.rc_context({"svg.hashsalt": SVG_HASHSALT, "svg.fonttype": "path"}):
-        fig.savefig(png, dpi=dpi, metadata={"Software": None})
-        fig.savefig(svg, metadata={"Date": None, "Creator": "metaally"})
+        atomic_write(png, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi,
+                                                  metadata={"Software": None}))
+        atomic_write(svg, lambda tmp: fig.savefig(tmp, format="svg",
+                                                  metadata={"Date": None, "Creator": "metaally"}))
     return [png, svg]
 
 
