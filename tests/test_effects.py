@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from scipy.special import gammaln
 
 import metaally as ma
+import metaally.allyship as ally
 from metaally.effects.compute import (
     EFFECT_COLUMNS,
     TO_COHENS_D,
@@ -31,7 +32,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 @pytest.fixture(scope="module")
 def table2() -> pd.DataFrame:
-    return ma.load_table2()
+    return ally.load_table2()
 
 
 @pytest.fixture(scope="module")

@@ -16,23 +16,27 @@ import pandas as pd
 import pytest
 
 import metaally as ma
-from metaally.models.multilevel import multilevel
+import metaally.allyship as ally
+from metaally.allyship.review import (
+    COMPONENTS,
+    OUTCOME_COMPONENTS,
+    TECHNIQUES,
+    component_differences,
+    pool_by_component,
+)
 from metaally.models.aggregate import aggregate
+from metaally.models.multilevel import multilevel
 from metaally.models.pooling import (
     CELL_COLUMNS,
-    COMPONENTS,
     NOTE_INDEPENDENT,
     NOTE_NO_STUDIES,
     NOTE_SINGLE_STUDY,
     NOTE_SMALL_DF,
     POOLED_COLUMNS,
-    component_differences,
     pool_by,
-    pool_by_component,
     pool_cells,
     pool_groups,
 )
-from metaally.data.studies import OUTCOME_COMPONENTS, TECHNIQUES
 from metaally.models.univariate import random_effects
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,7 +139,7 @@ def test_pool_by_components_equals_pool_by_component():
 
 def test_public_api_exports():
     assert ma.pool_by is pool_by
-    assert ma.pool_by_component is pool_by_component
+    assert ally.pool_by_component is pool_by_component
 
 
 def test_study_counts_toward_every_component_it_targets():

@@ -192,7 +192,8 @@ def what_works_section(
                   + _strength(pooled, labels), ""]
     if len(single):
         lines += [
-            f"Tested in one study only: {_listing(single, labels)}. Each of these is a single result, "
+            f"Tested in one study only: {_listing(single, labels)}. Each of these is a single "
+            "result, "
             "not a pooled estimate; a larger g from one study is not evidence that the "
             "technique works better.", ""]
     lines += ["### Do the techniques differ?", "", differences_text(differences, "technique",
@@ -460,8 +461,9 @@ def differences_text(
         statistic = f"χ²({test['df_num']:g}) = {test['statistic']:.2f}"
     verdict = _verdict(test, nouns, noun, robust)
     if noun == "component":
-        text = (f"Test that all components are equal ({'HTZ Wald' if robust else 'model-based Wald'}"
-                f"): {statistic}, p = {fmt_p(test['pvalue'])}: {verdict}.")
+        name = "HTZ Wald" if robust else "model-based Wald"
+        text = (f"Test that all components are equal ({name}): {statistic}, "
+                f"p = {fmt_p(test['pvalue'])}: {verdict}.")
         if not robust or test["df_den"] < 10:
             text += " With so few studies this test has little power."
         if not robust:

@@ -15,20 +15,50 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-def fmt_num(x: float, digits: int = 4) -> str:
-    """Format a number with ``digits`` decimals; NaN prints as ``NA`` (as in R)."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "NA"
+def is_missing(x: object) -> bool:
+    """Whether a cell is missing: ``None``, NaN or ``pd.NA``."""
+    if x is None:
+        return True
+    try:
+        return bool(x != x)  # NaN (float or numpy) is the only value unequal to itself
+    except TypeError:  # pd.NA
+        return True
+
+
+def fmt_num(x: float, digits: int = 4, missing: str = "NA") -> str:
+    """Format a number with ``digits`` decimals; a missing value prints as ``missing``
+    (``NA`` as in R's printouts; reports pass "—")."""
+    if is_missing(x):
+        return missing
     return f"{x:.{digits}f}"
 
 
-def fmt_pvalue(p: float, digits: int = 4) -> str:
-    """Format a p-value as metafor does: ``<.0001`` below 10^-digits."""
-    if p is None or math.isnan(p):
-        return "NA"
+def fmt_pvalue(p: float, digits: int = 4, missing: str = "NA", leading_zero: bool = False) -> str:
+    """Format a p-value with ``digits`` decimals; below 10^-digits as metafor does,
+    ``<.0001`` (or ``<0.001`` with ``leading_zero`` and 3 digits, as reports write it)."""
+    if is_missing(p):
+        return missing
     if p < 10.0**-digits:
-        return "<." + "0" * (digits - 1) + "1"
+        return ("<0." if leading_zero else "<.") + "0" * (digits - 1) + "1"
     return f"{p:.{digits}f}"
+
+
+def fmt_count(n: int, noun: str, plural: str | None = None) -> str:
+    """"1 study", "2 studies", "0 studies": a count with its noun in the right number
+    (regular plurals: a final "y" after a consonant becomes "ies", else "s" is added)."""
+    if n == 1:
+        return f"{n} {noun}"
+    if plural is None:
+        consonant_y = noun.endswith("y") and noun[-2:-1] not in ("a", "e", "i", "o", "u")
+        plural = noun[:-1] + "ies" if consonant_y else noun + "s"
+    return f"{n} {plural}"
+
+
+def fmt_interval(low: float, high: float, digits: int = 2, missing: str = "—") -> str:
+    """``[low, high]`` with ``digits`` decimals; ``missing`` when either bound is missing."""
+    if is_missing(low) or is_missing(high):
+        return missing
+    return f"[{low:.{digits}f}, {high:.{digits}f}]"
 
 
 class Printable:
