@@ -486,10 +486,14 @@ def differences_text(
                     "if the CHE working model is right; if it is not, its p-value and intervals "
                     "may be too small.")
     per_level = coefs["k_studies"].max()
-    text.append(f"Each {noun} rests on {int(coefs['k_studies'].min())}–{int(per_level)} "
-                f"studies, so the test has almost no power: not finding a difference is not "
-                f"evidence that the {nouns} work equally well." if per_level <= 3 else
-                "With few studies per technique this test has little power.")
+    rests = f"Each {noun} rests on {int(coefs['k_studies'].min())}–{int(per_level)} studies"
+    if per_level > 3:
+        text.append("With few studies per technique this test has little power.")
+    elif test["pvalue"] >= 0.05:
+        text.append(f"{rests}, so the test has almost no power: not finding a difference is "
+                    f"not evidence that the {nouns} work equally well.")
+    else:
+        text.append(f"{rests}.")
     if left_text:
         text.append(left_text)
     text.append("Techniques are often combined in one condition (e.g. a video followed by "

@@ -263,9 +263,11 @@ def level_verdict(
     est = present["estimate"].to_numpy(dtype=float)
     low = present.iloc[int(np.argmin(est))]
     high = present.iloc[int(np.argmax(est))]
+    same = f"{low['estimate']:.2f}" == f"{high['estimate']:.2f}"
     sentences = [
         f"{head}. " + _count_sentence(
             "The estimate is positive", rows, rows["estimate"] > 0, n),
+        f"It is {low['estimate']:.2f} in every analysis with a study." if same else
         f"It ranges from {low['estimate']:.2f} ({low['scenario']}) to "
         f"{high['estimate']:.2f} ({high['scenario']}).",
         _count_sentence("The 95% CI excludes 0", rows,
@@ -318,6 +320,7 @@ def _judgement(present: pd.DataFrame, small: list[str], n: int) -> str:
             else "negative" if (present["estimate"] < 0).all() else "")
     k_max = int(present["k_studies"].max())
     weak = " and ".join(filter(None, [
+        "a single study" if k_max == 1 else
         f"at most {fmt_count(k_max, 'study')}" if k_max < FEW_STUDIES else "",
         "robust df below 4 in most analyses" if 2 * len(small) > n else "",
     ]))
