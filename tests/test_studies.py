@@ -213,6 +213,20 @@ def test_codebook_documents_every_column_and_word() -> None:
     assert set(STUDY_LEVEL) <= {c.name for c in COLUMNS}
 
 
+def test_codebook_documents_the_vocabulary_file() -> None:
+    from metaally.data.vocabulary import DECLARED_COLUMNS, HEADER, load_vocabulary
+
+    codebook = (ROOT / "data" / "README.md").read_text(encoding="utf-8")
+    assert "## Vocabulary: `data/vocabulary.csv`" in codebook
+    assert ",".join(HEADER) in codebook
+    for column in DECLARED_COLUMNS:
+        assert f"`{column}`" in codebook
+    declared = load_vocabulary(ROOT / "data" / "vocabulary.csv")
+    assert {w.column for w in declared.words} == set(DECLARED_COLUMNS)
+    assert (FIXTURES / "vocabulary.csv").read_bytes() == (ROOT / "data" / "vocabulary.csv"
+                                                          ).read_bytes()
+
+
 def test_validation_never_writes_the_input() -> None:
     before = (hashlib.sha256(TABLE2.read_bytes()).hexdigest(), TABLE2.stat().st_mtime_ns)
     validate_file(TABLE2)

@@ -1,4 +1,4 @@
-"""Sensitivity plot: the pooled estimate and 95% CI of each component under every scenario.
+"""Sensitivity plot: the pooled estimate and 95% CI of each level under every scenario.
 
 One panel per component (dot and whisker per scenario), scenarios on the y axis grouped
 under bold headings, the default analysis first and drawn in the pooled colour, a solid
