@@ -39,6 +39,7 @@ from metaally.effects.compute import compute_effects
 from metaally.models.aggregate import aggregate
 from metaally.models.multilevel import multilevel
 from metaally.models.pooling import DifferencesResult, differences_by, pool_by, pool_cells
+from metaally.models.printing import fmt_count
 from metaally.models.univariate import random_effects
 from metaally.report.changes import changes_markdown, previous_table, save_previous, write_changes
 from metaally.report.tables import write_csv
@@ -286,8 +287,8 @@ def small_study(review: Review) -> None:
 def power_note(k: int) -> str:
     """Every small-study test's caveat (Sterne et al. 2011, *BMJ* 343:d4002)."""
     if k < 10:
-        return (f"{k} studies: fewer than the 10 Sterne et al. (2011) recommend as a minimum; "
-                "almost no power")
+        return (f"{fmt_count(k, 'study')}: fewer than the 10 Sterne et al. (2011) recommend as "
+                "a minimum; almost no power")
     return f"{k} studies: little power (Sterne et al. 2011 recommend at least 10)"
 
 
@@ -324,7 +325,7 @@ def small_study_rows(name: str, data: pd.DataFrame, settings: AnalysisSettings) 
         {**base, "model": "aggregate", "test": "trim_and_fill", "quantity": "adjusted estimate",
          "estimate": filled.estimate, "ci_low": filled.ci_low, "ci_high": filled.ci_high,
          "k0": filled.k0, "side": filled.side,
-         "note": f"{filled.k0} {'study' if filled.k0 == 1 else 'studies'} imputed on the "
+         "note": f"{fmt_count(filled.k0, 'study')} imputed on the "
                  f"{filled.side}; " + low_power},
     ]
     for model in ("PET", "PEESE"):
