@@ -295,7 +295,7 @@ def test_update_single_study_sensitivity_paragraph_is_short(updated):
 
 def test_update_changes_md_lists_what_changed(updated):
     text = (updated / "changes.md").read_text(encoding="utf-8")
-    assert "the results of the previous run" in text
+    assert "compared with the previous run (its copy in results/.previous/)" in text
     assert f"- Added: Newman et al. (2025) (`{NEW_STUDY}`), 2 effects (a new study)" in text
     assert "after: 12 studies, 51 effects (50 pooled)" in text
     pooled = pd.read_csv(updated / "pooled_by_component.csv")

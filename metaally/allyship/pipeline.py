@@ -41,7 +41,13 @@ from metaally.models.multilevel import multilevel
 from metaally.models.pooling import DifferencesResult, differences_by, pool_by, pool_cells
 from metaally.models.printing import fmt_count
 from metaally.models.univariate import random_effects
-from metaally.report.changes import changes_markdown, previous_table, save_previous, write_changes
+from metaally.report.changes import (
+    changes_markdown,
+    previous_source,
+    previous_table,
+    save_previous,
+    write_changes,
+)
 from metaally.report.tables import write_csv
 
 __all__ = ["Review", "STEPS", "run", "SMALL_STUDY_COLUMNS", "LEAVE_ONE_OUT_COLUMNS",
@@ -409,8 +415,7 @@ def changes(review: Review) -> None:
     names = ["effects.csv", *POOLED_TABLES, *TEST_TABLES]
     before = {name: previous_table(review.results, name) for name in names}
     after = {name: review.table(name) for name in names}
-    text = changes_markdown(before, after, "the committed results (git HEAD) or, outside a "
-                            "git checkout, the results of the previous run",
+    text = changes_markdown(before, after, previous_source(review.results, "effects.csv"),
                             pooled=POOLED_TABLES, tests=TEST_TABLES, labels=review.labels)
     path = write_changes(review.results / "changes.md", text)
     print(f"wrote {path.relative_to(review.root)}")

@@ -23,8 +23,8 @@ from metaally.data.files import atomic_write
 from metaally.models.printing import fmt_count, fmt_interval, is_missing
 from metaally.report.tables import markdown_table
 
-__all__ = ["changes_markdown", "write_changes", "previous_table", "save_previous",
-           "PREVIOUS_DIR"]
+__all__ = ["changes_markdown", "write_changes", "previous_table", "previous_source",
+           "save_previous", "PREVIOUS_DIR"]
 
 #: where the previous results are kept when the project is not a git checkout
 PREVIOUS_DIR = ".previous"
@@ -44,6 +44,16 @@ def previous_table(results: str | Path, name: str) -> pd.DataFrame | None:
             return None
         text = saved.read_text(encoding="utf-8")
     return pd.read_csv(io.StringIO(text)) if text.strip() else None
+
+
+def previous_source(results: str | Path, name: str) -> str:
+    """Where ``previous_table(results, name)`` reads from, in words."""
+    results = Path(results).resolve()
+    if _git_show(results / name) is not None:
+        return "the committed results (git HEAD)"
+    if (results / PREVIOUS_DIR / name).is_file():
+        return f"the previous run (its copy in {results.name}/{PREVIOUS_DIR}/)"
+    return "nothing: there are no previous results"
 
 
 def save_previous(results: str | Path, names: list[str]) -> None:
