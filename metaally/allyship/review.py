@@ -24,7 +24,7 @@ from metaally.models.pooling import DifferencesResult, coding_levels, difference
 
 __all__ = [
     "PACKAGED_VOCABULARY", "COMPONENTS", "TECHNIQUES", "OUTCOME_COMPONENTS", "LABELS",
-    "GROUPING", "load_table2", "table2_scenarios", "pool_by_component",
+    "load_table2", "table2_scenarios", "pool_by_component",
     "component_differences", "table2_analyses", "MIN_STUDIES",
 ]
 
@@ -39,8 +39,6 @@ COMPONENTS: tuple[str, ...] = PACKAGED_VOCABULARY.levels("components")
 TECHNIQUES: tuple[str, ...] = PACKAGED_VOCABULARY.levels("technique")
 OUTCOME_COMPONENTS: tuple[str, ...] = PACKAGED_VOCABULARY.levels("outcome_component")
 LABELS: dict[str, str] = PACKAGED_VOCABULARY.labels()
-#: the review's coding columns -> the value of ``grouping`` in its pooled table
-GROUPING = {"components": "component", "table_group": "table_group"}
 #: per-component small-study and influence analyses need at least this many studies
 MIN_STUDIES = 3
 
