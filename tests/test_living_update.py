@@ -306,3 +306,27 @@ def test_update_changes_md_lists_what_changed(updated):
             f"{overall[1]['estimate']:.2f} |") in text
     assert "- All-inclusivity (`pooled_by_component.csv`): first estimate, from 1 study" in text
     assert "| pooled_by_technique.csv | Workshop | — → 1 |" in text
+
+
+def test_a_declared_component_appears_in_the_figures(tmp_path, monkeypatch):
+    """A component declared in vocabulary.csv (no study yet) gets its own forest plot, a
+    panel of the component forest plot, a row of the gap map and a row of the pooled table."""
+    data = _copy_data(tmp_path)
+    with open(data / "vocabulary.csv", "a", encoding="utf-8") as fh:
+        fh.write("components,self_reflection,Self-reflection,reflecting on one's privilege\n")
+    shutil.copytree(ROOT / "results", tmp_path / "results")
+    saved: dict[str, matplotlib.figure.Figure] = {}
+    monkeypatch.setattr(pipeline.Review, "save",
+                        lambda self, fig, stem: saved.__setitem__(stem, fig))
+    review = pipeline.Review(tmp_path)
+    assert review.components[-1] == "self_reflection"
+    for step in (pipeline.forest_plots, pipeline.evidence_gap_map):
+        step(review)
+    assert "forest_self_reflection" in saved
+    panels = [ax.get_title(loc="left") for ax in saved["forest_by_component"].axes]
+    assert "Self-reflection" in panels
+    rows = [t.get_text() for t in saved["evidence_gap_map"].axes[0].get_yticklabels()]
+    assert rows[-1].replace("\n", " ") == "Self-reflection"
+    table = pd.read_csv(tmp_path / "results" / "effects.csv")
+    pooled = ally.pool_by_component(table, components=review.components)
+    assert pooled.loc[pooled["component"] == "self_reflection", "note"].item() == "no studies yet"
