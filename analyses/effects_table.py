@@ -1,27 +1,12 @@
 """Write results/effects.csv: one row per effect size of data/table2.csv.
 
-Run by ``make figures``.  Uses only the public API.  The output is sorted and
-written with a fixed float format, so adding a study shows up as a clean diff.
+Sorted and written with a fixed float format, so adding a study shows up as a clean diff.
+Run by ``make figures``; the step itself is ``metaally.allyship.pipeline.effects_table``.
 """
-
-from __future__ import annotations
 
 from pathlib import Path
 
-import metaally as ma
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def main() -> None:
-    studies = ma.load_studies(ROOT / "data" / "table2.csv")
-    effects = ma.compute_effects(studies).sort_values(["study_id", "es_id"], kind="stable")
-    out = ROOT / "results" / "effects.csv"
-    out.parent.mkdir(exist_ok=True)
-    effects.to_csv(out, index=False, float_format="%.6f", lineterminator="\n")
-    print(f"wrote {out.relative_to(ROOT)} ({len(effects)} effects, "
-          f"{int(effects['included'].sum())} included)")
-
+from metaally.allyship.pipeline import run
 
 if __name__ == "__main__":
-    main()
+    run("effects_table", Path(__file__).resolve().parents[1])

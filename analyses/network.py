@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 import metaally as ma
+import metaally.allyship as ally
 from metaally.allyship.network_text import (
     DOMAINS,
     PartFit,

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 import metaally as ma
+import metaally.allyship as ally
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = ma.AnalysisSettings()
@@ -44,7 +45,7 @@ def studies_needed_table(effects: pd.DataFrame) -> pd.DataFrame:
     tau2 = ma.random_effects(composite["yi"], composite["vi"], method=SETTINGS.method).tau2
     targets = included.groupby("study_id")["components"].first().str.split(";")
     rows = []
-    for component in ma.COMPONENTS:
+    for component in ally.COMPONENTS:
         studies = targets.index[targets.apply(lambda names, c=component: c in names)]
         current = composite[composite["study"].isin(studies)]
         yi = current["yi"] if len(current) else None

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 import metaally as ma
+import metaally.allyship as ally
 from metaally.allyship.methods import methods_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +45,7 @@ def _figure(path: Path) -> ma.FigureFile:
 
 
 def main() -> None:
-    studies = ma.load_table2()
+    studies = ally.load_table2()
     effects = pd.read_csv(RESULTS / "effects.csv")
     pooled = pd.read_csv(RESULTS / "pooled_by_component.csv")
     findings = pd.read_csv(RESULTS / "summary_of_findings.csv")

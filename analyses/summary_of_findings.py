@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 import metaally as ma
+import metaally.allyship as ally
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = ma.AnalysisSettings()
@@ -19,8 +20,8 @@ SETTINGS = ma.AnalysisSettings()
 
 def main() -> None:
     effects = pd.read_csv(ROOT / "results" / "effects.csv")
-    studies = ma.load_table2()
-    table = ma.summary_of_findings(effects, "components", levels=ma.COMPONENTS,
+    studies = ally.load_table2()
+    table = ma.summary_of_findings(effects, "components", levels=ally.COMPONENTS,
                                    model=SETTINGS.model, rho=SETTINGS.rho,
                                    method=SETTINGS.method, participants=studies)
     path = ma.write_csv(table, ROOT / "results" / "summary_of_findings.csv")

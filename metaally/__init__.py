@@ -3,7 +3,7 @@
 The public API follows the order a meta-analyst works in (as metafor's
 ``escalc -> rma -> forest`` chain does)::
 
-    studies = ma.load_table2()                 # data: validated Table 2 rows
+    studies = ma.load_studies("data/studies.csv")  # data: validated rows + vocabulary
     effects = ma.compute_effects(studies)      # effect sizes: Hedges' g, vi
     res = ma.random_effects(yi, vi)            # models: univariate random effects
     m = ma.multilevel(yi, vi, study)           # models: CHE working model
@@ -24,7 +24,6 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     # data
     "load_studies": "metaally.data.studies",
-    "load_table2": "metaally.data.studies",
     "StudiesValidationError": "metaally.data.studies",
     "validate_file": "metaally.data.studies",
     # effect sizes
@@ -39,15 +38,10 @@ _EXPORTS: dict[str, str] = {
     "aggregate": "metaally.models.aggregate",
     # pooling by coding column
     "pool_by": "metaally.models.pooling",
-    "pool_by_component": "metaally.models.pooling",
     "pool_groups": "metaally.models.pooling",
     "pool_cells": "metaally.models.pooling",
     "differences_by": "metaally.models.pooling",
-    "component_differences": "metaally.models.pooling",
     "level_label": "metaally.models.pooling",
-    "COMPONENTS": "metaally.data.studies",
-    "TECHNIQUES": "metaally.data.studies",
-    "OUTCOME_COMPONENTS": "metaally.data.studies",
     # diagnostics
     "egger_test": "metaally.diagnostics.bias",
     "rank_test": "metaally.diagnostics.bias",
@@ -58,6 +52,7 @@ _EXPORTS: dict[str, str] = {
     "cumulative": "metaally.diagnostics.influence",
     "sensitivity_analysis": "metaally.diagnostics.sensitivity",
     "default_scenarios": "metaally.diagnostics.sensitivity",
+    "AnalysisSettings": "metaally.diagnostics.sensitivity",
     "Scenario": "metaally.diagnostics.sensitivity",
     "sensitivity_markdown": "metaally.diagnostics.sensitivity",
     "scenario_effects": "metaally.diagnostics.sensitivity",
@@ -77,11 +72,15 @@ _EXPORTS: dict[str, str] = {
     "sensitivity_plot": "metaally.plots.sensitivity",
     "evidence_gap_map": "metaally.plots.gap_map",
     # reports
-    "AnalysisSettings": "metaally.report.summary",
-    "write_csv": "metaally.report.summary",
-    "write_summary": "metaally.report.summary",
-    "what_works_section": "metaally.report.summary",
-    "small_study_section": "metaally.report.summary",
+    "write_csv": "metaally.report.tables",
+    # --- the review as a user of the library (vocabularies, atomic outputs, changes) ---
+    "load_vocabulary": "metaally.data.vocabulary",
+    "Vocabulary": "metaally.data.vocabulary",
+    "atomic_write": "metaally.data.files",
+    "markdown_table": "metaally.report.tables",
+    "pooled_markdown": "metaally.report.tables",
+    "write_changes": "metaally.report.changes",
+    "changes_markdown": "metaally.report.changes",
     # network meta-analysis
     "network_meta_analysis": "metaally.models.network",
     "NetworkResult": "metaally.models.network",

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 import metaally as ma
+import metaally.allyship as ally
 from metaally.allyship.methods import (
     fragility_text,
     methods_markdown,
@@ -20,10 +21,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def tables():
-    studies = ma.load_table2()
+    studies = ally.load_table2()
     effects = ma.compute_effects(studies)
-    pooled = ma.pool_by_component(effects)
-    findings = ma.summary_of_findings(effects, "components", levels=ma.COMPONENTS,
+    pooled = ally.pool_by_component(effects)
+    findings = ma.summary_of_findings(effects, "components", levels=ally.COMPONENTS,
                                       participants=studies, overall=False)
     return studies, effects, pooled, findings
 

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 import metaally as ma
+import metaally.allyship as ally
 from metaally.allyship.bayes_text import bayes_facts, bayes_sensitivity_table, bayes_sentences
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,11 +23,11 @@ pytestmark = pytest.mark.usefixtures("no_show_and_close")
 
 @pytest.fixture(scope="module")
 def by_component() -> pd.DataFrame:
-    return ma.bayes_by(EFFECTS, "components", ma.COMPONENTS)
+    return ma.bayes_by(EFFECTS, "components", ally.COMPONENTS)
 
 
 def test_groups_as_pool_by(by_component) -> None:
-    pooled = ma.pool_by(EFFECTS, "components", levels=ma.COMPONENTS, overall=False)
+    pooled = ma.pool_by(EFFECTS, "components", levels=ally.COMPONENTS, overall=False)
     assert list(by_component["level"]) == list(pooled["level"])
     assert list(by_component["k_studies"]) == list(pooled["k_studies"])
     assert list(by_component["k_effects"]) == list(pooled["k_effects"])

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import metaally as ma
+import metaally.allyship as ally
 from metaally.data.studies import METRICS
 from metaally.effects.compute import EFFECT_COLUMNS, METRIC_EFFECTS, d_from_f2, d_from_r
 
@@ -21,7 +22,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 @pytest.fixture(scope="module")
 def table2() -> pd.DataFrame:
-    return ma.load_table2()
+    return ally.load_table2()
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 import metaally as ma
+import metaally.allyship as ally
 from metaally.cli import main
 from metaally.data.studies import CLUSTER_COLUMNS, METRIC_COLUMNS, METRICS, validate_file
 
@@ -156,7 +157,7 @@ def test_appended_studies_get_metafors_values(appended_effects: pd.DataFrame) ->
 
 
 def test_table2_rows_are_unchanged_by_the_new_columns(appended_effects: pd.DataFrame) -> None:
-    old = ma.compute_effects(ma.load_table2())
+    old = ma.compute_effects(ally.load_table2())
     pd.testing.assert_frame_equal(appended_effects.iloc[: len(old)][["yi", "vi", "derivation"]],
                                   old[["yi", "vi", "derivation"]])
 

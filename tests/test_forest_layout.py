@@ -14,6 +14,7 @@ from matplotlib.image import imread
 from matplotlib.patches import Polygon, Rectangle
 
 import metaally as ma
+import metaally.allyship as ally
 from metaally.plots.export import save_pages
 from metaally.plots.forest import forest_pages
 
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.usefixtures("no_show_and_close")
 
 @pytest.fixture(scope="module")
 def groups():
-    return ma.pool_groups(EFFECTS, "components", levels=ma.COMPONENTS)
+    return ma.pool_groups(EFFECTS, "components", levels=ally.COMPONENTS)
 
 
 def _all_text(fig) -> list[str]:
@@ -120,7 +121,7 @@ def test_effect_level_plot_shows_n_from_the_arms():
 
 
 def test_pages_split_long_stacks_and_share_one_x_range():
-    groups = ma.pool_groups(EFFECTS, "technique", levels=ma.TECHNIQUES)
+    groups = ma.pool_groups(EFFECTS, "technique", levels=ally.TECHNIQUES)
     one = forest_pages(groups, max_rows=1000)
     assert len(one) == 1
     pages = forest_pages(groups, max_rows=30)
@@ -129,7 +130,7 @@ def test_pages_split_long_stacks_and_share_one_x_range():
     assert len(limits) == 1
     titles = [ax.get_title(loc="left") for fig in pages for ax in fig.axes
               if ax.get_title(loc="left")]
-    assert titles == [ma.level_label(t) for t in ma.TECHNIQUES]
+    assert titles == [ma.level_label(t) for t in ally.TECHNIQUES]
     with pytest.raises(ValueError, match="max_rows"):
         forest_pages(groups, max_rows=0)
 
@@ -149,7 +150,7 @@ def test_saved_png_is_300_dpi_and_pdf_is_vector(tmp_path, groups):
 
 
 def test_save_pages_writes_numbered_pages_and_one_pdf(tmp_path):
-    groups = ma.pool_groups(EFFECTS, "technique", levels=ma.TECHNIQUES)
+    groups = ma.pool_groups(EFFECTS, "technique", levels=ally.TECHNIQUES)
     pages = forest_pages(groups, max_rows=30)
     paths = save_pages(pages, tmp_path / "tech")
     names = sorted(p.name for p in paths)

@@ -12,7 +12,8 @@ import pytest
 from matplotlib.figure import Figure
 
 import metaally as ma
-from metaally.data.studies import OUTCOME_COMPONENTS
+import metaally.allyship as ally
+from metaally.allyship.review import OUTCOME_COMPONENTS
 from metaally.plots.gap_map import EMPTY, SINGLE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("no_show_and_close")
 @pytest.fixture(scope="module")
 def cells():
     return ma.pool_cells(EFFECTS, "components", "outcome_component",
-                         row_levels=ma.COMPONENTS, column_levels=OUTCOME_COMPONENTS)
+                         row_levels=ally.COMPONENTS, column_levels=OUTCOME_COMPONENTS)
 
 
 def _texts(ax) -> list[str]:
@@ -61,7 +62,7 @@ def test_single_study_cells_are_grey_and_not_pooled(cells):
     singles = cells[cells["k_studies"] == 1]
     assert sum(t.endswith("\none study, not pooled") for t in _texts(ax)) == len(singles)
     patches = _cell_patches(ax)
-    rows, columns = list(ma.COMPONENTS), list(OUTCOME_COMPONENTS)
+    rows, columns = list(ally.COMPONENTS), list(OUTCOME_COMPONENTS)
     for cell in singles.itertuples():
         patch = patches[(columns.index(cell.column), rows.index(cell.row))]
         assert matplotlib.colors.to_hex(patch.get_facecolor()) == SINGLE
@@ -74,7 +75,7 @@ def test_empty_row_says_no_studies_yet_and_empty_cells_are_blank(cells):
     empty_elsewhere = cells[(cells["k_studies"] == 0) & (cells["row"] != "all_inclusivity")]
     assert texts.count("no studies") == len(empty_elsewhere)
     patches = _cell_patches(ax)
-    row = list(ma.COMPONENTS).index("all_inclusivity")
+    row = list(ally.COMPONENTS).index("all_inclusivity")
     for j in range(len(OUTCOME_COMPONENTS)):
         patch = patches[(j, row)]
         assert matplotlib.colors.to_hex(patch.get_facecolor()) == EMPTY
@@ -84,7 +85,7 @@ def test_empty_row_says_no_studies_yet_and_empty_cells_are_blank(cells):
 def test_colour_follows_pooled_g(cells):
     ax = ma.evidence_gap_map(cells, limit=1.0).axes[0]
     patches = _cell_patches(ax)
-    rows, columns = list(ma.COMPONENTS), list(OUTCOME_COMPONENTS)
+    rows, columns = list(ally.COMPONENTS), list(OUTCOME_COMPONENTS)
     cmap = plt.get_cmap("BrBG")
     for cell in cells[cells["k_studies"] >= 2].itertuples():
         patch = patches[(columns.index(cell.column), rows.index(cell.row))]
@@ -93,7 +94,7 @@ def test_colour_follows_pooled_g(cells):
 
 
 def test_labels_axes_and_colour_bar(cells):
-    fig = ma.evidence_gap_map(cells, title="Gap map")
+    fig = ma.evidence_gap_map(cells, title="Gap map", labels=ally.LABELS)
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == [
         "Awareness", "Authentic\nmotivation", "Action\norientation", "All-inclusivity"]

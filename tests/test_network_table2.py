@@ -4,6 +4,7 @@ network, an added head-to-head study updating the results, the figures and the s
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,7 @@ def _write_variant(tmp_path: Path, line: int, value: str, column: str = "compara
     path = tmp_path / "variant.csv"
     with path.open("w", newline="", encoding="utf-8") as fh:
         csv.writer(fh, lineterminator="\n").writerows(rows)
+    shutil.copy(TABLE2.parent / "vocabulary.csv", tmp_path / "vocabulary.csv")
     return path
 
 

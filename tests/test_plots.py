@@ -14,6 +14,7 @@ import pytest
 from matplotlib.figure import Figure
 
 import metaally as ma
+import metaally.allyship as ally
 from metaally.plots.forest import study_label
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("no_show_and_close")
 
 @pytest.fixture(scope="module")
 def groups():
-    return ma.pool_groups(EFFECTS, "components", levels=ma.COMPONENTS)
+    return ma.pool_groups(EFFECTS, "components", levels=ally.COMPONENTS, labels=ally.LABELS)
 
 
 def _left_labels(ax) -> list[str]:
@@ -170,9 +171,9 @@ def test_saved_files_are_byte_stable(tmp_path, groups):
 
 def test_saved_svg_does_not_depend_on_the_hash_seed(tmp_path):
     """Constrained layout's last bits depend on PYTHONHASHSEED; save_figure freezes them."""
-    code = ("import sys, pandas as pd, metaally as ma; "
+    code = ("import sys, pandas as pd, metaally as ma, metaally.allyship as ally; "
             f"e = pd.read_csv({str(ROOT / 'results' / 'effects.csv')!r}); "
-            "g = ma.pool_groups(e, 'components', levels=ma.COMPONENTS); "
+            "g = ma.pool_groups(e, 'components', levels=ally.COMPONENTS); "
             "ma.save_figure(ma.forest_panels(g), sys.argv[1])")
     outputs = []
     for seed in ("0", "2"):

@@ -16,23 +16,27 @@ import pandas as pd
 import pytest
 
 import metaally as ma
-from metaally.models.multilevel import multilevel
+import metaally.allyship as ally
+from metaally.allyship.review import (
+    COMPONENTS,
+    OUTCOME_COMPONENTS,
+    TECHNIQUES,
+    component_differences,
+    pool_by_component,
+)
 from metaally.models.aggregate import aggregate
+from metaally.models.multilevel import multilevel
 from metaally.models.pooling import (
     CELL_COLUMNS,
-    COMPONENTS,
     NOTE_INDEPENDENT,
     NOTE_NO_STUDIES,
     NOTE_SINGLE_STUDY,
     NOTE_SMALL_DF,
     POOLED_COLUMNS,
-    component_differences,
     pool_by,
-    pool_by_component,
     pool_cells,
     pool_groups,
 )
-from metaally.data.studies import OUTCOME_COMPONENTS, TECHNIQUES
 from metaally.models.univariate import random_effects
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,7 +139,7 @@ def test_pool_by_components_equals_pool_by_component():
 
 def test_public_api_exports():
     assert ma.pool_by is pool_by
-    assert ma.pool_by_component is pool_by_component
+    assert ally.pool_by_component is pool_by_component
 
 
 def test_study_counts_toward_every_component_it_targets():
@@ -406,3 +410,34 @@ def test_differences_fall_back_to_model_based_when_clusters_run_out():
     assert result.inference == "model"
     assert math.isnan(result.df_den) and np.isfinite(result.pvalue)
     assert result.coefficients["df"].isna().all()
+
+
+def test_pool_by_level_and_test_reach_the_fit():
+    """``level`` and ``test`` are those of the underlying fits (not fixed at 95% / knha)."""
+    included = EFFECTS[EFFECTS["included"].astype(bool)]
+    rows = included[included["components"].str.contains("awareness")]
+    agg = aggregate(rows["yi"], rows["vi"], rows["study_id"], rho=0.6)
+    for test in ("z", "knha"):
+        ref = random_effects(agg["yi"], agg["vi"], test=test, level=0.9)
+        got = pool_by(EFFECTS, "components", levels=["awareness"], model="aggregate",
+                      test=test, level=0.9, overall=False).iloc[0]
+        np.testing.assert_allclose([got["ci_low"], got["ci_high"], got["pvalue"]],
+                                   [ref.ci_low, ref.ci_high, ref.pvalue], rtol=1e-12)
+    che = multilevel(rows["yi"], rows["vi"], rows["study_id"], es_id=rows["es_id"], rho=0.6,
+                     level=0.8).robust()
+    got = pool_by(EFFECTS, "components", levels=["awareness"], level=0.8, overall=False).iloc[0]
+    np.testing.assert_allclose([got["ci_low"], got["ci_high"]], [che.ci_low, che.ci_high],
+                               rtol=1e-12)
+    wide = pool_by(EFFECTS, "components", levels=["awareness"], level=0.99, overall=False)
+    assert wide["ci_low"].iloc[0] < got["ci_low"]
+    with pytest.raises(ValueError, match="test must be one of"):
+        pool_by(EFFECTS, "components", test="t")
+
+
+def test_blank_cells_are_pooled_as_ungrouped_by_default():
+    data = EFFECTS.copy()
+    data.loc[data["study_id"] == data["study_id"].iloc[0], "technique"] = ""
+    table = pool_by(data, "technique", overall=False)
+    assert table["level"].iloc[-1] == "ungrouped"
+    assert table["k_studies"].iloc[-1] == 1
+    assert "ungrouped" not in set(pool_by(EFFECTS, "technique", overall=False)["level"])

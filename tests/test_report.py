@@ -11,7 +11,10 @@ import pandas as pd
 import pytest
 
 import metaally as ma
-from metaally.report.summary import AnalysisSettings, markdown_table, methods_paragraph, summary_markdown
+import metaally.allyship as ally
+from metaally.allyship.report import methods_paragraph, summary_markdown
+from metaally.diagnostics.sensitivity import AnalysisSettings
+from metaally.report.tables import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
@@ -20,15 +23,15 @@ EFFECTS = pd.read_csv(RESULTS / "effects.csv")
 
 @pytest.fixture(scope="module")
 def tables():
-    pooled = ma.pool_by_component(EFFECTS)
-    differences = ma.component_differences(EFFECTS).to_frame()
+    pooled = ally.pool_by_component(EFFECTS)
+    differences = ally.component_differences(EFFECTS).to_frame()
     return pooled, differences
 
 
 def test_settings_defaults_are_the_package_defaults():
     settings = AnalysisSettings()
     effects_defaults = inspect.signature(ma.compute_effects).parameters
-    pooling_defaults = inspect.signature(ma.pool_by_component).parameters
+    pooling_defaults = inspect.signature(ally.pool_by_component).parameters
     for name in ["range_policy", "arms_policy", "design_policy", "prepost_r"]:
         assert getattr(settings, name) == effects_defaults[name].default
     for name in ["model", "rho", "method"]:
@@ -97,20 +100,20 @@ def test_committed_results_are_current(tables):
 def _committed_extra_sections() -> list[str]:
     """The sections analyses/summary_report.py adds, from the committed results tables."""
     return [
-        ma.what_works_section(pd.read_csv(RESULTS / "pooled_by_technique.csv"),
+        ally.what_works_section(pd.read_csv(RESULTS / "pooled_by_technique.csv"),
                               pd.read_csv(RESULTS / "pooled_by_outcome_component.csv"),
                               pd.read_csv(RESULTS / "technique_differences.csv")),
-        ma.sensitivity_markdown(pd.read_csv(RESULTS / "sensitivity.csv")),
-        ma.small_study_section(pd.read_csv(RESULTS / "small_study.csv"),
+        ma.sensitivity_markdown(pd.read_csv(RESULTS / "sensitivity.csv"), labels=ally.LABELS),
+        ally.small_study_section(pd.read_csv(RESULTS / "small_study.csv"),
                                pd.read_csv(RESULTS / "leave_one_out.csv"), EFFECTS),
     ]
 
 
 @pytest.fixture(scope="module")
 def technique_tables():
-    by_technique = ma.pool_by(EFFECTS, "technique", levels=ma.TECHNIQUES)
-    by_outcome = ma.pool_by(EFFECTS, "outcome_component", levels=ma.OUTCOME_COMPONENTS)
-    differences = ma.differences_by(EFFECTS, "technique", levels=ma.TECHNIQUES).to_frame()
+    by_technique = ma.pool_by(EFFECTS, "technique", levels=ally.TECHNIQUES)
+    by_outcome = ma.pool_by(EFFECTS, "outcome_component", levels=ally.OUTCOME_COMPONENTS)
+    differences = ma.differences_by(EFFECTS, "technique", levels=ally.TECHNIQUES).to_frame()
     return by_technique, by_outcome, differences
 
 
@@ -126,7 +129,7 @@ def test_committed_technique_tables_are_current(technique_tables):
 
 def test_what_works_section_is_careful_with_small_k(technique_tables):
     by_technique, by_outcome, differences = technique_tables
-    text = ma.what_works_section(by_technique, by_outcome, differences)
+    text = ally.what_works_section(by_technique, by_outcome, differences)
     assert text.startswith("## What works best?\n")
     techniques = by_technique[by_technique["grouping"] == "technique"]
     for r in techniques.itertuples():  # every technique in the table, in vocabulary order
@@ -143,14 +146,16 @@ def test_what_works_section_is_careful_with_small_k(technique_tables):
 
 def test_what_works_section_names_the_test_used(technique_tables):
     by_technique, by_outcome, differences = technique_tables
-    text = ma.what_works_section(by_technique, by_outcome, differences)
+    text = ally.what_works_section(by_technique, by_outcome, differences)
     test = differences[differences["row_type"] == "test"].iloc[0]
-    if "model-based" in test["level"]:
+    assert ("model-based" in test["level"]) == (test["inference"] == "model")
+    if test["inference"] == "model":
         assert f"model-based Wald χ²({test['df_num']:g})" in text
         assert "cluster-robust (CR2) test cannot be computed" in text
     robust = differences.copy()
-    robust.loc[robust["row_type"] == "test", ["level", "df_den"]] = ["all equal (HTZ Wald)", 6.5]
-    text = ma.what_works_section(by_technique, by_outcome, robust)
+    robust.loc[robust["row_type"] == "test", ["level", "df_den", "inference"]] = [
+        "all equal (HTZ Wald)", 6.5, "CR2"]
+    text = ally.what_works_section(by_technique, by_outcome, robust)
     assert "HTZ Wald F(" in text and "cannot be computed" not in text
 
 
@@ -167,6 +172,6 @@ def test_markdown_table():
 
 def test_write_summary(tmp_path, tables):
     pooled, differences = tables
-    path = ma.write_summary(tmp_path / "summary.md", pooled, differences, EFFECTS,
+    path = ally.write_summary(tmp_path / "summary.md", pooled, differences, EFFECTS,
                             AnalysisSettings())
     assert path.read_text(encoding="utf-8").startswith("# metaally results")

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 import metaally as ma
+import metaally.allyship as ally
 from metaally.data.studies import COLUMNS, METRICS, STUDY_LEVEL, validate_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,7 +87,7 @@ def test_each_rule_names_line_and_column(name: str, line: int, column: str, word
 def test_every_fixture_is_in_the_rule_table() -> None:
     valid_or_combined = {"valid.csv", "valid_bom_spaces_crlf.csv", "several_problems.csv"}
     tested = {b[0] for b in BROKEN} | valid_or_combined
-    assert {p.name for p in FIXTURES.glob("*.csv")} == tested
+    assert {p.name for p in FIXTURES.glob("*.csv")} - {"vocabulary.csv"} == tested
 
 
 def test_all_problems_are_collected() -> None:
@@ -138,7 +139,7 @@ def test_extra_columns_are_kept(tmp_path: Path) -> None:
 
 
 def test_table2_loads_from_the_package() -> None:
-    studies = ma.load_table2()
+    studies = ally.load_table2()
     assert len(studies) == 41
     assert studies["study_id"].nunique() == 11
     assert studies["ref"].notna().all()
@@ -153,7 +154,7 @@ def test_packaged_copy_is_a_link_to_the_data_file() -> None:
 
 def test_table2_encodings_of_design_notes() -> None:
     """DESIGN.md §2: the documented encodings are in the data, not in code."""
-    s = ma.load_table2().set_index("source_line")
+    s = ally.load_table2().set_index("source_line")
     by_ref = s.groupby("ref")
     assert set(s.loc[s["comparator"] == "active", "ref"]) == {165, 172, 175}
     assert set(s.loc[~s["peer_reviewed"], "ref"]) == {164}
@@ -192,7 +193,7 @@ def _table2_values(source: str) -> tuple[Counter, dict[int, int]]:
 def test_every_table2_number_is_in_the_csv(table2_source: str) -> None:
     expected, sizes = _table2_values(table2_source)
     assert sum(expected.values()) == 49 - 8  # 41 cells: 8 of them ranges
-    studies = ma.load_table2()
+    studies = ally.load_table2()
     found: Counter = Counter()
     for row in studies.itertuples():
         value = row.value if pd.notna(row.value) else (row.value_low, row.value_high)
@@ -210,6 +211,20 @@ def test_codebook_documents_every_column_and_word() -> None:
     for metric in METRICS:
         assert f"`{metric}`" in codebook
     assert set(STUDY_LEVEL) <= {c.name for c in COLUMNS}
+
+
+def test_codebook_documents_the_vocabulary_file() -> None:
+    from metaally.data.vocabulary import DECLARED_COLUMNS, HEADER, load_vocabulary
+
+    codebook = (ROOT / "data" / "README.md").read_text(encoding="utf-8")
+    assert "## Vocabulary: `data/vocabulary.csv`" in codebook
+    assert ",".join(HEADER) in codebook
+    for column in DECLARED_COLUMNS:
+        assert f"`{column}`" in codebook
+    declared = load_vocabulary(ROOT / "data" / "vocabulary.csv")
+    assert {w.column for w in declared.words} == set(DECLARED_COLUMNS)
+    assert (FIXTURES / "vocabulary.csv").read_bytes() == (ROOT / "data" / "vocabulary.csv"
+                                                          ).read_bytes()
 
 
 def test_validation_never_writes_the_input() -> None:

@@ -9,9 +9,7 @@ CHE refits with robust(clubSandwich = TRUE)).
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +17,14 @@ import pandas as pd
 import pytest
 
 import metaally as ma
+import metaally.allyship as ally
+from metaally.allyship.pipeline import (
+    LEAVE_ONE_OUT_COLUMNS,
+    SMALL_STUDY_COLUMNS,
+    leave_one_out_rows,
+    small_study_rows,
+)
+from metaally.allyship.review import table2_analyses
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
@@ -28,16 +34,8 @@ LOO = pd.read_csv(RESULTS / "leave_one_out.csv")
 EFFECTS = pd.read_csv(RESULTS / "effects.csv")
 ROBUST = {"egger_sandwich"}   # clubSandwich's optimiser-level agreement
 RTOL, RTOL_ROBUST = 1e-6, 1e-4
+SETTINGS = ma.AnalysisSettings()
 TESTS = ["egger_sandwich", "random_effects", "egger", "rank", "trim_and_fill", "pet", "peese"]
-
-
-def script(name: str):
-    """An analyses/ script as a module (they import each other by file name)."""
-    sys.path.insert(0, str(ROOT / "analyses"))
-    try:
-        return importlib.import_module(name)
-    finally:
-        sys.path.remove(str(ROOT / "analyses"))
 
 
 def test_reference_grid_is_complete():
@@ -110,19 +108,18 @@ def _assert_frames_equal(committed: pd.DataFrame, fresh: pd.DataFrame) -> None:
 
 def test_committed_small_study_table_is_current():
     """results/small_study.csv is what analyses/small_study.py makes now (`make figures`)."""
-    module = script("small_study")
-    subsets = module.table2_analyses(EFFECTS)
+    subsets = table2_analyses(EFFECTS)
     fresh = pd.DataFrame([row for name, data in subsets.items()
-                          for row in module.rows_for(name, data)]).reindex(columns=module.COLUMNS)
+                          for row in small_study_rows(name, data, SETTINGS)]
+                         ).reindex(columns=SMALL_STUDY_COLUMNS)
     _assert_frames_equal(SMALL, fresh)
 
 
 def test_committed_leave_one_out_table_is_current():
-    module = script("influence")
-    subsets = script("small_study").table2_analyses(EFFECTS)
+    subsets = table2_analyses(EFFECTS)
     fresh = pd.DataFrame([row for name, data in subsets.items()
-                          for row in module.leave_one_out_rows(name, data)],
-                         columns=module.COLUMNS)
+                          for row in leave_one_out_rows(name, data, SETTINGS)],
+                         columns=LEAVE_ONE_OUT_COLUMNS)
     _assert_frames_equal(LOO, fresh)
 
 
@@ -130,7 +127,7 @@ def test_committed_leave_one_out_table_is_current():
 
 
 def section(small: pd.DataFrame = SMALL, loo: pd.DataFrame = LOO) -> str:
-    return ma.small_study_section(small, loo, EFFECTS)
+    return ally.small_study_section(small, loo, EFFECTS)
 
 
 def test_section_is_careful():
@@ -149,7 +146,7 @@ def test_section_names_the_most_influential_study_per_analysis():
         others = rows[rows["omitted"] != "(none)"]
         top = others.loc[others["change"].abs().idxmax()]
         ref = int(EFFECTS.loc[EFFECTS["study_id"] == top["omitted"], "ref"].iloc[0])
-        label = "All effects" if name == "overall" else ma.level_label(name)
+        label = "All effects" if name == "overall" else ma.level_label(name, ally.LABELS)
         line = next(line for line in text.splitlines() if line.startswith(f"- {label} ("))
         assert f"without {top['citation']} (ref {ref}, {top['omitted']};" in line
         assert f"g = {top['estimate']:.2f} [{top['ci_low']:.2f}, {top['ci_high']:.2f}]" in line

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from metaally.allyship.review import LABELS
 from metaally.models.pooling import level_label
 
 
@@ -56,7 +57,7 @@ def bayes_facts(table: pd.DataFrame, sensitivity: pd.DataFrame,
                            & (sensitivity["level"] == row["level"])]
         (p_low, p_high), (m_low, m_high) = _span(sens, "p_gt_0"), _span(sens, "estimate")
         facts.append(BayesFacts(
-            level=row["level"], label=level_label(row["level"]),
+            level=row["level"], label=LABELS.get(row["level"], level_label(row["level"])),
             k_studies=int(row["k_studies"]), k_effects=int(row["k_effects"]),
             model=_text(row["model"]), median=row["estimate"], ci_low=row["ci_low"],
             ci_high=row["ci_high"], p_gt_0=row["p_gt_0"], p_gt_02=row["p_gt_0.2"],
@@ -129,7 +130,8 @@ def bayes_sensitivity_table(sensitivity: pd.DataFrame) -> str:
     for row in sensitivity.to_dict("records"):
         bf = row["bf_effect"]
         lines.append(
-            f"| {level_label(row['level'])} | {row['tau_prior']} | {row['mu_prior']} "
+            f"| {LABELS.get(row['level'], level_label(row['level']))} "
+            f"| {row['tau_prior']} | {row['mu_prior']} "
             f"| {row['estimate']:.2f} ({row['ci_low']:.2f} to {row['ci_high']:.2f}) "
             f"| {row['p_gt_0']:.3f} | {row['p_gt_0.2']:.3f} "
             f"| {'—' if math.isnan(bf) else _num(bf)} |")

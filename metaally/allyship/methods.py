@@ -219,7 +219,7 @@ def methods_markdown(
     listed, by name (e.g. ``{"technique": ..., "outcome component": ...}``).
     """
     if settings is None:
-        from metaally.report.summary import AnalysisSettings
+        from metaally.diagnostics.sensitivity import AnalysisSettings
 
         settings = AnalysisSettings()
     tables = {"component": pooled[pooled["grouping"] == "component"],

@@ -1,1 +1,2 @@
-"""Stage 1, data: the studies CSV — its schema, loading and validation."""
+"""Stage 1, data: the studies CSV (schema, loading, validation), the declared vocabularies
+beside it, and atomic output files."""

@@ -2,8 +2,11 @@
 
 One row of the CSV is one reported result of one study (per condition, per
 outcome, per time point).  The schema below is the single definition of the
-columns, their vocabularies and which are required; the validator, the codebook
-(``data/README.md``, checked by the tests) and later stages all read it.
+columns, their fixed vocabularies and which are required; the validator, the codebook
+(``data/README.md``, checked by the tests) and later stages all read it.  The words
+of the review's own coding columns (``DECLARED_COLUMNS``: targeted components,
+techniques, what an outcome measures) are not in the code: they are declared in the
+vocabulary file beside the CSV (``metaally.data.vocabulary``).
 
 Every problem is reported as ``PATH:LINE: column 'NAME': what is wrong (what
 was expected)``, LINE being the physical line of the CSV file, and all problems
@@ -17,41 +20,29 @@ import io
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from importlib import resources
+from dataclasses import dataclass, replace
 from os import PathLike
 from typing import Any
 
 import pandas as pd
 
+from metaally.data.vocabulary import (
+    DECLARED_COLUMNS,
+    Vocabulary,
+    load_vocabulary,
+    vocabulary_beside,
+)
+
 # --------------------------------------------------------------------------- schema
 
-COMPONENTS = ("awareness", "authentic_motivation", "action_orientation", "all_inclusivity")
-TECHNIQUES = (
-    "podcast",
-    "expert_video",
-    "story_video",
-    "video",
-    "documentary",
-    "testimonials",
-    "leader_story",
-    "reading_privilege",
-    "reading_disadvantage",
-    "reflection_writing",
-    "infographic",
-)
-OUTCOME_COMPONENTS = (*COMPONENTS, "other")
-OUTCOME_DOMAINS = (
-    "knowledge_awareness", "attitude_bias", "intention_behaviour", "motivation_affect"
-)
 COMPARATORS = ("control", "active")
 ROLES = ("intervention_effect", "association")
 DESIGNS = ("between", "prepost")
 DIRECTIONS = ("higher", "lower")
-#: What a comparison arm received (network meta-analysis nodes): ``control`` (no or neutral
-#: treatment), a technique, ``stereotype_confrontation`` (an active comparator no
-#: intervention arm uses), or ``unspecified`` (not described: a node of its own per study).
-COMPARATOR_TECHNIQUES = ("control", *TECHNIQUES, "stereotype_confrontation", "unspecified")
+#: Words a comparison arm may have besides the declared techniques and the declared
+#: ``comparator_technique`` words (network meta-analysis nodes): ``control`` (no or neutral
+#: treatment) and ``unspecified`` (not described: a node of its own per study).
+COMPARATOR_WORDS = ("control", "unspecified")
 SIGNS = ("+", "-", "\u2212")
 
 
@@ -235,11 +226,14 @@ CLUSTER_COLUMNS = ("icc", "cluster_size")
 class Column:
     """One column of the studies CSV.
 
-    ``kind`` is how a cell is parsed: ``text``, ``id`` (lower-case identifier),
+    ``kind`` is how a cell is parsed: ``text``, ``id`` (lower-case identifier), ``ids``
+    (``;``-separated identifiers),
     ``int``, ``float``, ``bool`` (true/false), ``vocab`` (one word of
     ``vocabulary``) or ``multi`` (``;``-separated words of ``vocabulary``).
     ``required`` columns must be in the header; ``blank_ok`` cells may be empty;
-    ``minimum`` bounds an ``int`` from below.
+    ``minimum`` bounds an ``int`` from below.  For a column of ``DECLARED_COLUMNS`` the
+    ``vocabulary`` comes from the review's vocabulary file and ``declared_in`` says where
+    a new word is declared.
     """
 
     name: str
@@ -249,6 +243,7 @@ class Column:
     blank_ok: bool = False
     vocabulary: tuple[str, ...] = ()
     minimum: int | None = None
+    declared_in: str = ""
 
 
 COLUMNS: tuple[Column, ...] = (
@@ -258,10 +253,10 @@ COLUMNS: tuple[Column, ...] = (
     Column("citation", "text", "e.g. 'Bonam et al. (2019)'"),
     Column("year", "int", "publication year", minimum=1900),
     Column("table_group", "text", "Table 2's 'Targeted component' label verbatim", blank_ok=True),
-    Column("components", "multi", "targeted components, ';'-separated", vocabulary=COMPONENTS),
+    Column("components", "multi", "targeted components, ';'-separated (declared words)"),
     Column("intervention", "text", "what participants received"),
-    Column("technique", "multi", "the technique of the intervention arm, ';'-separated",
-           vocabulary=TECHNIQUES),
+    Column("technique", "multi",
+           "the technique of the intervention arm, ';'-separated (declared words)"),
     Column("participants", "text", "who took part"),
     Column("n", "int", "total sample size of the study (or of the comparison)", minimum=1),
     Column("arms", "int", "number of conditions the total n is split across", minimum=2),
@@ -276,9 +271,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("outcome", "text", "the outcome as Table 2 words it"),
     Column("direction", "vocab", "direction of the outcome described as the effect",
            vocabulary=DIRECTIONS),
-    Column("outcome_component", "vocab", "which component the outcome measures",
-           vocabulary=OUTCOME_COMPONENTS),
-    Column("outcome_domain", "vocab", "kind of outcome", vocabulary=OUTCOME_DOMAINS),
+    Column("outcome_component", "vocab",
+           "which component the outcome measures (declared words)"),
+    Column("outcome_domain", "vocab", "kind of outcome (declared words)"),
     Column("timepoint", "text", "when the outcome was measured, e.g. post, one week later"),
     Column("role", "vocab", "intervention effect or association", vocabulary=ROLES),
     Column("metric", "vocab", "effect-size metric of value / value_low / value_high",
@@ -324,8 +319,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("notes", "text", "assumptions and remarks", blank_ok=True),
     Column("comparator_technique", "multi",
            "what the comparison arm received: control, or its technique(s), ';'-separated; "
-           "blank only for an association", required=False, blank_ok=True,
-           vocabulary=COMPARATOR_TECHNIQUES),
+           "blank means control", required=False, blank_ok=True),
 )
 
 
@@ -351,8 +345,14 @@ class StudiesValidationError(ValueError):
 # --------------------------------------------------------------------------- public API
 
 
-def load_studies(path: str | PathLike[str]) -> pd.DataFrame:
+VocabularyArg = Vocabulary | str | PathLike[str] | None
+
+
+def load_studies(path: str | PathLike[str], vocabulary: VocabularyArg = None) -> pd.DataFrame:
     """Read and validate a studies CSV; return one row per reported result.
+
+    ``vocabulary``: the declared words of ``DECLARED_COLUMNS`` — a ``Vocabulary``, the
+    path of a vocabulary file, or ``None`` for ``vocabulary.csv`` beside the CSV.
 
     Text columns are stripped strings (blank cells are ``""``), ``n``/``arms``/
     ``year`` integers, ``ref``/``n1``/``n2`` nullable integers, ``value*``
@@ -361,26 +361,45 @@ def load_studies(path: str | PathLike[str]) -> pd.DataFrame:
     as text.  Raises ``StudiesValidationError`` listing every problem, and
     ``OSError`` when the file cannot be opened.
     """
-    frame, problems = _parse(str(path))
+    frame, problems = _parse(str(path), vocabulary)
     if problems:
         raise StudiesValidationError(problems)
     return frame
 
 
-def load_table2() -> pd.DataFrame:
-    """Load the packaged copy of ``data/table2.csv`` (Table 2 of the review)."""
-    resource = resources.files("metaally").joinpath("allyship", "table2.csv")
-    with resources.as_file(resource) as path:
-        return load_studies(path)
-
-
-def validate_file(path: str | PathLike[str]) -> list[str]:
+def validate_file(path: str | PathLike[str], vocabulary: VocabularyArg = None) -> list[str]:
     """Every problem of a studies CSV, one ``PATH:LINE: column 'NAME': ...`` line each.
 
-    An empty list means the file is valid.  ``OSError`` (missing file, a
-    directory, no permission) propagates.
+    An empty list means the file is valid.  ``vocabulary`` as in ``load_studies``; a
+    malformed vocabulary file gives its own ``PATH:LINE`` problems.  ``OSError``
+    (missing file, a directory, no permission) propagates.
     """
-    return _parse(str(path))[1]
+    return _parse(str(path), vocabulary)[1]
+
+
+def resolve_vocabulary(path: str | PathLike[str], vocabulary: VocabularyArg = None) -> Vocabulary:
+    """The ``Vocabulary`` a studies CSV at ``path`` is checked against (see ``load_studies``)."""
+    if isinstance(vocabulary, Vocabulary):
+        return vocabulary
+    if vocabulary is None:
+        return vocabulary_beside(path)
+    return load_vocabulary(vocabulary)
+
+
+def _schema(vocabulary: Vocabulary) -> dict[str, Column]:
+    """``SCHEMA`` with the declared columns' words taken from ``vocabulary`` (without a
+    vocabulary file: any identifiers, ``kind`` "id" / "ids")."""
+    def declared(col: Column) -> Column:
+        if not vocabulary.declared:
+            return replace(col, kind="ids" if col.kind == "multi" else "id")
+        words = vocabulary.levels(col.name)
+        if col.name == "comparator_technique":  # any technique, or a comparator's own word
+            words = (COMPARATOR_WORDS[0], *vocabulary.levels("technique"), *words,
+                     COMPARATOR_WORDS[1])
+        return replace(col, vocabulary=words, declared_in=vocabulary.where())
+
+    return {name: declared(col) if name in DECLARED_COLUMNS else col
+            for name, col in SCHEMA.items()}
 
 
 # --------------------------------------------------------------------------- reading
@@ -395,8 +414,12 @@ class _Problems(list[str]):
         self.append(f"{self.path}:{line}: column '{column}': {what} ({expected})")
 
 
-def _parse(path: str) -> tuple[pd.DataFrame, list[str]]:
+def _parse(path: str, vocabulary: VocabularyArg = None) -> tuple[pd.DataFrame, list[str]]:
     problems = _Problems(path)
+    try:
+        schema = _schema(resolve_vocabulary(path, vocabulary))
+    except ValueError as exc:
+        return pd.DataFrame(), str(exc).splitlines()
     lines = _read_lines(path, problems)
     if problems:
         return pd.DataFrame(), problems
@@ -408,13 +431,14 @@ def _parse(path: str) -> tuple[pd.DataFrame, list[str]]:
     if not body:
         problems.add(header_line + 1, "(file)", "there are no data rows after the header",
                      "at least one data row")
-    records = [_check_row(line, fields, header, columns, problems) for line, fields in body]
+    records = [_check_row(line, fields, header, columns, problems, schema)
+               for line, fields in body]
     records = [r for r in records if r is not None]
     _check_duplicates(records, columns, problems)
     _check_study_level(records, columns, problems)
     if problems:
         return pd.DataFrame(), problems
-    return _to_frame(records, header), problems
+    return _to_frame(records, header, schema), problems
 
 
 def _read_lines(path: str, problems: _Problems) -> list[tuple[int, list[str]]]:
@@ -480,15 +504,17 @@ def _parse_cell(col: Column, text: str) -> Any:
 
 
 def _expected(col: Column) -> str:
-    if col.kind == "vocab":
-        return "one of " + ", ".join(col.vocabulary)
-    if col.kind == "multi":
-        return "one or more of " + ", ".join(col.vocabulary) + " separated by ';', each once"
+    if col.kind in ("vocab", "multi"):
+        words = ", ".join(col.vocabulary) or "the declared words"
+        text = ("one of " + words if col.kind == "vocab"
+                else "one or more of " + words + " separated by ';', each once")
+        return text + (f"; to add a word, {col.declared_in}" if col.declared_in else "")
     if col.kind == "int":
         upper = f" and <= {YEAR_MAX}" if col.name == "year" else ""
         return f"a whole number >= {col.minimum}{upper}"
     return {
         "id": "lower-case letters, digits and _, starting with a letter, e.g. bonam2019",
+        "ids": "lower-case words (letters, digits and _) separated by ';', each once",
         "float": "a finite number",
         "bool": "true or false",
         "text": "a non-empty text",
@@ -536,6 +562,16 @@ def _parse_vocab(col: Column, text: str) -> str:
     return text
 
 
+def _parse_ids(col: Column, text: str) -> str:
+    words = [w.strip() for w in text.split(";")]
+    bad = [w for w in words if not _ID.match(w)]
+    if bad:
+        raise _CellError(", ".join(repr(w) for w in bad) + " is not a valid word")
+    if len(set(words)) < len(words):
+        raise _CellError(f"{text!r} repeats a value")
+    return ";".join(words)
+
+
 def _parse_multi(col: Column, text: str) -> str:
     words = [w.strip() for w in text.split(";")]
     unknown = [w for w in words if w not in col.vocabulary]
@@ -554,6 +590,7 @@ _CELL_PARSERS: dict[str, Callable[[Column, str], Any]] = {
     "bool": _parse_bool,
     "vocab": _parse_vocab,
     "multi": _parse_multi,
+    "ids": _parse_ids,
 }
 
 
@@ -568,7 +605,8 @@ class _Record:
 
 
 def _check_row(
-    line: int, fields: list[str], header: list[str], columns: set[str], problems: _Problems
+    line: int, fields: list[str], header: list[str], columns: set[str], problems: _Problems,
+    schema: dict[str, Column],
 ) -> _Record | None:
     if len(fields) != len(header):
         column = header[len(fields)] if len(fields) < len(header) else "(row)"
@@ -582,9 +620,9 @@ def _check_row(
     for name in header:
         if name in columns:
             try:
-                values[name] = _parse_cell(SCHEMA[name], raw[name])
+                values[name] = _parse_cell(schema[name], raw[name])
             except _CellError as exc:
-                problems.add(line, name, str(exc), _expected(SCHEMA[name]))
+                problems.add(line, name, str(exc), _expected(schema[name]))
                 failed.add(name)
     # rules across cells run only on cells that parsed, so one mistake gives one message
     if not failed & {"n", "arms", "n1", "n2"}:
@@ -758,12 +796,14 @@ def _check_study_level(records: list[_Record], columns: set[str], problems: _Pro
                              f"different value on line {first[key][0]}", "one value per study")
 
 
-def _to_frame(records: list[_Record], header: list[str]) -> pd.DataFrame:
+def _to_frame(
+    records: list[_Record], header: list[str], schema: dict[str, Column]
+) -> pd.DataFrame:
     data: dict[str, Any] = {}
     for name in header:
-        col = SCHEMA.get(name)
+        col = schema.get(name)
         cells = [rec.values[name] if col else rec.raw[name] for rec in records]
-        if col is None or col.kind in ("text", "id", "vocab", "multi"):
+        if col is None or col.kind in ("text", "id", "ids", "vocab", "multi"):
             data[name] = pd.Series(["" if c is None else c for c in cells], dtype=object)
         elif col.kind == "int":
             dtype = "Int64" if col.blank_ok else "int64"

@@ -164,8 +164,9 @@ def permutation_test(
     options = (X, result.method, result.test, result.level, tau2, result.intercept)
     parts = slices(total, k)
     tasks = ((*batches(rows.start, rows.stop - rows.start), options) for rows in parts)
-    fitted = run_chunks(_refit_chunk, tasks, len(parts), client=client, workers=workers,
-                        progress=progress, desc="permutation test")
+    fitted = run_chunks(_refit_chunk, tasks, [r.stop - r.start for r in parts], client=client,
+                        workers=workers, progress=progress, desc="permutation test",
+                        unit="fits")
     for rows, (stat_rows, qm_rows) in zip(parts, fitted, strict=True):
         stat_perm[rows], qm_perm[rows] = stat_rows, qm_rows
 

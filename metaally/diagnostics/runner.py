@@ -17,7 +17,7 @@ results in the same order; only the wall time differs.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from metaally.models.progress import progress_bar
@@ -31,18 +31,22 @@ R = TypeVar("R")
 def run_chunks(
     func: Callable[[T], R],
     chunks: Iterable[T],
-    n_chunks: int,
+    sizes: Sequence[int],
     *,
     client: Any = None,
     workers: int | None = 1,
     progress: bool | None = None,
     desc: str = "chunks",
+    unit: str = "items",
 ) -> list[R]:
-    """``[func(c) for c in chunks]`` (``n_chunks`` of them, for the progress bar), computed by
-    the executor the arguments choose (see module)."""
+    """``[func(c) for c in chunks]``, computed by the executor the arguments choose (see
+    module).  ``sizes``: the units of work in each chunk (its length is the number of
+    chunks), so that the progress bar counts ``unit``s."""
     if workers is not None and (int(workers) != workers or workers < 1):
         raise ValueError(f"workers must be a positive number of processes; got {workers!r}")
-    bar = progress_bar(n_chunks, desc, "chunks", progress)
+    sizes = list(sizes)
+    n_chunks = len(sizes)
+    bar = _Sized(progress_bar(sum(sizes), desc, unit, progress), sizes)
     try:
         if client is not None:
             return _on_dask(func, list(chunks), client, bar)
@@ -56,6 +60,21 @@ def run_chunks(
         return _on_processes(func, list(chunks), min(n_proc, n_chunks), bar)
     finally:
         bar.close()
+
+
+class _Sized:
+    """A bar advanced by each finished chunk's size, in submission order."""
+
+    def __init__(self, bar: Any, sizes: list[int]) -> None:
+        self.bar, self.sizes, self.done = bar, sizes, 0
+
+    def update(self, n: int = 1) -> None:
+        for _ in range(n):
+            self.bar.update(self.sizes[self.done])
+            self.done += 1
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def _on_processes(func: Callable[[T], R], chunks: list[T], n_proc: int, bar: Any) -> list[R]:

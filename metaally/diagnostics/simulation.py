@@ -135,8 +135,8 @@ def simulate(
     for c, cell in enumerate(cells):
         for j, start in enumerate(range(0, n_reps, chunk_reps)):
             tasks.append((cell, analyses, min(chunk_reps, n_reps - start), level, seed, c, j))
-    sums = run_chunks(_run_chunk, tasks, len(tasks), client=client, workers=workers,
-                      progress=progress, desc="simulation")
+    sums = run_chunks(_run_chunk, tasks, [t[2] for t in tasks], client=client, workers=workers,
+                      progress=progress, desc="simulation", unit="replications")
     rows = []
     for c, cell in enumerate(cells):
         total = sum(s for t, s in zip(tasks, sums, strict=True) if t[5] == c)

@@ -238,8 +238,9 @@ def _fit_subsets(
     """Fit every row of ``incl`` (a mask over y, v) in chunks; the per-subset statistics."""
     n, k = incl.shape
     parts = slices(n, k)
-    fitted = run_chunks(_fit_chunk, ((y, v, incl[rows], method) for rows in parts), len(parts),
-                        client=client, workers=workers, progress=progress, desc="GOSH")
+    fitted = run_chunks(_fit_chunk, ((y, v, incl[rows], method) for rows in parts),
+                        [r.stop - r.start for r in parts], client=client, workers=workers,
+                        progress=progress, desc="GOSH", unit="subsets")
     out = {name: np.concatenate([f[name] for f in fitted]) if fitted else np.empty(0)
            for name in ("q", "i2", "h2", "tau2", "estimate", "fallback")}
     fallback = out.pop("fallback").astype(bool)

@@ -322,7 +322,7 @@ def compute_effects(
 
     Parameters
     ----------
-    studies : validated rows from ``load_studies`` / ``load_table2``.
+    studies : validated rows from ``load_studies``.
     range_policy : a reported range "a–b" gives two effects at its
         ``endpoints`` (default: both bounds are observed values), or one at its
         ``midpoint``, ``low`` or ``high`` bound (sensitivity analyses).
@@ -356,7 +356,7 @@ def compute_effects(
     if missing:
         raise ValueError(
             "studies is missing column(s) " + ", ".join(missing)
-            + "; load it with metaally.load_studies or metaally.load_table2"
+            + "; load it with metaally.load_studies"
         )
     rows = _expand_ranges(studies, range_policy)
     r_given = _col(rows, "r_prepost")

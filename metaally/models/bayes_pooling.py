@@ -26,7 +26,13 @@ import pandas as pd
 from metaally.models.bayes import SMD_MU_PRIOR, SMD_TAU_PRIOR, BayesResult, bayes_random_effects
 from metaally.models.bayes_multilevel import bayes_multilevel
 from metaally.models.bma import bayes_model_average
-from metaally.models.pooling import NOTE_NO_STUDIES, _check_columns, _levels, _member, _split
+from metaally.models.pooling import (
+    NOTE_NO_STUDIES,
+    check_effects,
+    coding_cells,
+    coding_levels,
+    level_mask,
+)
 
 __all__ = [
     "BAYES_COLUMNS",
@@ -76,14 +82,14 @@ def bayes_by(
     probability of an effect from the model average, and a ``note``.  ``mu_prior`` must be
     proper (the Bayes factors need it).
     """
-    _check_columns(effects, [] if by is None else [by])
+    check_effects(effects, [] if by is None else [by])
     included = effects[effects["included"].astype(bool)]
     if by is None:
         groups = [("overall", "overall", included)]
     else:
-        levels = _levels(effects[by]) if levels is None else list(levels)
-        cells = _split(included[by])
-        groups = [(by, lv, included[_member(cells, lv)]) for lv in levels]
+        levels = coding_levels(effects[by], levels)
+        cells = coding_cells(included[by])
+        groups = [(by, lv, included[level_mask(cells, lv)]) for lv in levels]
     probs = [f"p_gt_{t:g}" for t in thresholds]
     at = BAYES_COLUMNS.index("p_gt_0")
     columns = BAYES_COLUMNS[:at] + probs + BAYES_COLUMNS[at + 2:]

@@ -1,9 +1,9 @@
-"""Pooling the analysis table by a coding column: targeted component, Table 2 group, technique …
+"""Pooling the analysis table by any coding column (a targeted component, a technique …).
 
 ``pool_by(effects, by)`` fits one random-effects model per level of a coding column
 (multi-valued cells separated by ";": a study counts toward every level it names) and
-one over all included effects.  ``pool_by_component`` is the case the review asks for:
-the four components of allyship plus the Table 2 groups.
+one over all included effects.  By default no row is dropped: every level found in the
+column is pooled, and rows whose cell is blank form the level ``UNGROUPED``.
 
 Models (``model=``):
 
@@ -16,28 +16,35 @@ Models (``model=``):
 * ``"univariate"`` — every effect as if independent (REML + Knapp–Hartung); it
   ignores dependence and is reported only for comparison.
 
-Small-k honesty (issue 5): a level without studies gives a NaN row noted "no studies
-yet"; a level with one study reports that study's own composite effect (see
-``_study_rows``) with a z interval and no between-study heterogeneity; a CHE fit whose
-Satterthwaite df is below 4 is noted "robust CI unreliable (df < 4)".
+Small-k honesty: a level without studies gives a NaN row noted "no studies yet"; a
+level with one study reports that study's own composite effect (see ``_study_rows``)
+with a z interval and no between-study heterogeneity; a CHE fit whose Satterthwaite df
+is below 4 is noted "robust CI unreliable (df < 4)" (Tipton 2015, *Psychol. Methods*
+20:375–393: CR2 t tests are trustworthy from about 4 df).
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy.stats import chi2, norm
 
-from metaally.data.studies import COMPONENTS
+from metaally.data.vocabulary import level_label
 from metaally.models.aggregate import aggregate
 from metaally.models.multilevel import multilevel
 from metaally.models.printing import Printable, fields_frame, fmt_num, fmt_pvalue
-from metaally.models.univariate import RandomEffectsResult, random_effects
+from metaally.models.univariate import RandomEffectsResult, check_options, random_effects
+
+__all__ = [
+    "MODELS", "POOLED_COLUMNS", "CELL_COLUMNS", "UNGROUPED", "PooledGroup", "DifferencesResult",
+    "pool_groups", "pool_by", "pool_cells", "differences_by", "level_label", "coding_levels",
+    "coding_cells", "level_mask", "check_effects",
+]
 
 MODELS: tuple[str, ...] = ("che", "aggregate", "univariate")
 
@@ -52,15 +59,11 @@ NOTE_SMALL_DF = "robust CI unreliable (df < 4)"
 NOTE_INDEPENDENT = "ignores dependence: effects treated as independent"
 NOTE_MODEL_BASED = ("robust (CR2) test impossible with {studies} studies for {levels} levels: "
                     "model-based test, valid only if the CHE working model is right")
-
-_HYPHENATED = {"all_inclusivity": "all-inclusivity"}
-
-
-def level_label(level: str) -> str:
-    """Display name of a coding level: "authentic_motivation" -> "Authentic motivation",
-    "all_inclusivity" -> "All-inclusivity" (the review's spelling)."""
-    text = _HYPHENATED.get(level, level.replace("_", " "))
-    return text[:1].upper() + text[1:]
+NOTE_HTZ_UNDEFINED = ("robust (HTZ) test undefined with {studies} studies for {levels} levels "
+                      "(its denominator df is {df}): model-based test, valid only if the CHE "
+                      "working model is right")
+#: the level of the rows whose coding cell is blank
+UNGROUPED = "ungrouped"
 
 
 _STUDY_COLUMNS = ["study_id", "citation", "year", "k_effects", "yi", "vi", "ci_low", "ci_high",
@@ -78,6 +81,7 @@ class PooledGroup(Printable):
 
     grouping: str
     level: str
+    label: str
     model: str
     rho: float
     k_studies: int
@@ -138,31 +142,39 @@ def pool_groups(
     rho: float = 0.6,
     method: str = "REML",
     levels: Sequence[str] | None = None,
+    labels: Mapping[str, str] | None = None,
+    level: float = 0.95,
+    test: str = "knha",
 ) -> list[PooledGroup]:
     """Fit one model per level of the coding column ``by`` (``None``: all effects).
 
     Only rows with ``included`` true enter.  A cell holding several levels separated
-    by ";" puts the effect in each of them.  ``levels`` fixes which levels appear and
-    in what order (levels without studies then give a "no studies yet" group); by
-    default every level found in the column, in order of first appearance.
+    by ";" puts the effect in each of them.  ``levels`` fixes which levels appear and in
+    what order (levels without studies then give a "no studies yet" group); by default
+    every level found in the column, in order of first appearance, and — when a cell is
+    blank — ``UNGROUPED`` for those rows (``coding_levels``).  ``labels`` maps a
+    level to its display name (``PooledGroup.label``; default ``level_label``).
 
     ``model``: "che" (``multilevel`` + CR2 ``robust``, Satterthwaite df; Pustejovsky &
-    Tipton 2022), "aggregate" (``aggregate`` per study, then ``random_effects`` with
-    Knapp–Hartung t) or "univariate" (``random_effects``, Knapp–Hartung, effects as if
-    independent); the small-k rules are those of the module docstring.
+    Tipton 2022), "aggregate" (``aggregate`` per study, then ``random_effects``) or
+    "univariate" (``random_effects``, effects as if independent); the small-k rules are
+    those of the module docstring.  ``level``: confidence level of every interval.
+    ``test``: "knha" (Knapp & Hartung 2003 t tests, the default here because pooled groups
+    hold few studies) or "z", for the "aggregate" and "univariate" models; the CHE model
+    always uses the CR2 t test with Satterthwaite df.
     """
     if model not in MODELS:
         raise ValueError(f"model must be one of {', '.join(MODELS)}; got {model!r}")
-    _check_columns(effects, [] if by is None else [by])
+    method, test, level = check_options(method, test, level)
+    check_effects(effects, [] if by is None else [by])
     included = effects[effects["included"].astype(bool)]
+    options = {"model": model, "rho": rho, "method": method, "level": level, "test": test}
     if by is None:
-        return [_pool(included, "overall", "overall", model, rho, method)]
-    if levels is None:
-        levels = _levels(effects[by])
-    in_sample = _split(included[by])
+        return [_pool(included, "overall", "overall", "All effects", options)]
+    in_sample = coding_cells(included[by])
     return [
-        _pool(included[_member(in_sample, level)], by, level, model, rho, method)
-        for level in levels
+        _pool(included[level_mask(in_sample, name)], by, name, level_label(name, labels), options)
+        for name in coding_levels(effects[by], levels)
     ]
 
 
@@ -174,17 +186,21 @@ def pool_by(
     method: str = "REML",
     levels: Sequence[str] | None = None,
     overall: bool = True,
+    level: float = 0.95,
+    test: str = "knha",
 ) -> pd.DataFrame:
     """Pooled estimate per level of the coding column ``by``, plus an ``overall`` row.
 
     Columns ``POOLED_COLUMNS``: ``grouping`` (``by`` or "overall"), ``level``, k studies
     and effects, estimate, se, CI, df, p, prediction interval, variance components
     (``sigma2_study``, ``sigma2_within``; for the univariate models tau^2 is in
-    ``sigma2_study``), I^2 (percent), ``model`` and a ``note``.  See ``pool_groups``.
+    ``sigma2_study``), I^2 (percent), ``model`` and a ``note``.  Levels, ``level`` and
+    ``test`` as in ``pool_groups``.
     """
-    groups = pool_groups(effects, by, model, rho, method, levels)
+    options = {"model": model, "rho": rho, "method": method, "level": level, "test": test}
+    groups = pool_groups(effects, by, levels=levels, **options)
     if overall:
-        groups += pool_groups(effects, None, model, rho, method)
+        groups += pool_groups(effects, None, **options)
     return pd.concat([g.to_frame() for g in groups], ignore_index=True)
 
 
@@ -200,6 +216,8 @@ def pool_cells(
     method: str = "REML",
     row_levels: Sequence[str] | None = None,
     column_levels: Sequence[str] | None = None,
+    level: float = 0.95,
+    test: str = "knha",
 ) -> pd.DataFrame:
     """Pooled estimate in every cell of the cross-tabulation of two coding columns.
 
@@ -208,44 +226,21 @@ def pool_cells(
     as ``pool_groups`` does (same model, small-k rules and notes: a cell without studies
     is a "no studies yet" row).  This is the content of an evidence gap map, e.g.
     ``pool_cells(effects, "components", "outcome_component")``: what interventions
-    target against what their outcomes measure.  Levels default to those found in each
-    column; rows come out row-major.  Columns ``CELL_COLUMNS``.
+    target against what their outcomes measure.  Levels as in ``pool_groups`` (by
+    default those found, then ``UNGROUPED`` for blank cells); rows come out row-major.
+    Columns ``CELL_COLUMNS``.
     """
-    _check_columns(effects, [rows, columns])
-    row_levels = _levels(effects[rows]) if row_levels is None else list(row_levels)
-    column_levels = _levels(effects[columns]) if column_levels is None else list(column_levels)
-    members = _split(effects[rows])
+    check_effects(effects, [rows, columns])
+    row_levels = coding_levels(effects[rows], row_levels)
+    column_levels = coding_levels(effects[columns], column_levels)
+    members = coding_cells(effects[rows])
     frames = []
+    options = {"model": model, "rho": rho, "method": method, "level": level, "test": test}
     for row in row_levels:
-        in_row = effects[_member(members, row)]
-        for group in pool_groups(in_row, columns, model, rho, method, levels=column_levels):
+        in_row = effects[level_mask(members, row)]
+        for group in pool_groups(in_row, columns, levels=column_levels, **options):
             frames.append(group.to_frame().rename(columns={"level": "column"}).assign(row=row))
     return pd.concat(frames, ignore_index=True)[CELL_COLUMNS]
-
-
-def pool_by_component(
-    effects: pd.DataFrame, model: str = "che", rho: float = 0.6, method: str = "REML"
-) -> pd.DataFrame:
-    """Issue 5's table: one row per targeted component, per Table 2 group, and overall.
-
-    The ``components`` column gives the four canonical components (``COMPONENTS``;
-    all-inclusivity has no studies yet), ``table_group`` Table 2's group labels (in the
-    order of the data file's rows when ``source_line`` is present).
-    ``grouping`` is "component", "table_group" or "overall"; the level is in ``component``.
-    """
-    groups = effects["table_group"]
-    if "source_line" in effects:  # Table 2's order: the order of the rows in the data file
-        groups = groups.iloc[np.argsort(effects["source_line"].to_numpy(), kind="stable")]
-    table = pd.concat(
-        [
-            pool_by(effects, "components", model, rho, method, levels=COMPONENTS, overall=False),
-            pool_by(effects, "table_group", model, rho, method,
-                    levels=list(dict.fromkeys(groups.dropna()))),
-        ],
-        ignore_index=True,
-    )
-    table["grouping"] = table["grouping"].replace({"components": "component"})
-    return table.rename(columns={"level": "component"})
 
 
 @dataclass(frozen=True, eq=False)
@@ -257,8 +252,10 @@ class DifferencesResult(Printable):
     mean only for studies targeting it alone.  ``stat``/``df_num``/``df_den``/``pvalue``
     test that all coefficients are equal: the HTZ Wald test (Tipton & Pustejovsky 2015,
     *J. Educ. Behav. Stat.* 40:604–634), ``inference = "CR2"``; or, when there are too
-    few studies for a cluster-robust variance, the model-based Wald chi-square test
-    (``inference = "model"``, ``df_den`` NaN; metafor ``anova(rma.mv, X = L)``).
+    few studies for a cluster-robust variance (or the HTZ test's denominator df is not
+    positive), the model-based Wald chi-square test (``inference = "model"``, ``df_den``
+    NaN; metafor ``anova(rma.mv, X = L)``).  ``left_out`` names the levels with a single
+    study, which are not in the model.
     """
 
     by: str
@@ -272,6 +269,8 @@ class DifferencesResult(Printable):
     df_den: float
     pvalue: float
     note: str
+    n_clusters: int = 0
+    left_out: tuple[str, ...] = ()
 
     def summary(self) -> str:
         """One row per level, then the test that all levels are equal."""
@@ -304,17 +303,28 @@ class DifferencesResult(Printable):
         return "\n".join(lines)
 
     def to_frame(self) -> pd.DataFrame:
-        """Tidy table: one ``coefficient`` row per level, then one ``test`` row."""
+        """Tidy table (``DIFFERENCES_COLUMNS``): one ``coefficient`` row per level, one
+        ``left_out`` row per level left out (one study), then one ``test`` row holding the
+        inference: ``statistic``, ``df_num``, ``df_den`` (NaN for the chi-square test),
+        ``pvalue``, ``inference`` ("CR2" or "model") and, in ``k_studies``, the number of
+        studies (clusters) in the model."""
         coefs = self.coefficients.assign(row_type="coefficient")
+        left_out = pd.DataFrame({"row_type": "left_out", "level": list(self.left_out),
+                                 "k_studies": 1, "note": "one study only"})
         test = pd.DataFrame([{
             "row_type": "test", "level": f"all equal ({_TEST_NAMES[self.inference]})",
-            "statistic": self.stat,
+            "k_studies": self.n_clusters, "statistic": self.stat,
             "df_num": self.df_num, "df_den": self.df_den, "pvalue": self.pvalue,
-            "note": self.note,
+            "note": self.note, "inference": self.inference,
         }])
-        columns = ["row_type", "level", "k_studies", "k_effects", "estimate", "se", "df",
-                   "ci_low", "ci_high", "pvalue", "statistic", "df_num", "df_den", "note"]
-        return pd.concat([coefs, test], ignore_index=True).reindex(columns=columns)
+        parts = [coefs, left_out, test] if self.left_out else [coefs, test]
+        return pd.concat(parts, ignore_index=True).reindex(columns=DIFFERENCES_COLUMNS)
+
+
+DIFFERENCES_COLUMNS: list[str] = [
+    "row_type", "level", "k_studies", "k_effects", "estimate", "se", "df", "ci_low", "ci_high",
+    "pvalue", "statistic", "df_num", "df_den", "note", "inference",
+]
 
 
 _TEST_NAMES = {"CR2": "HTZ Wald", "model": "model-based Wald"}
@@ -341,11 +351,10 @@ def differences_by(
     ``(L b)' (L V L')^-1 (L b)`` on q - 1 df, which trusts the CHE working model; the
     note says so.
     """
-    _check_columns(effects, [by])
+    check_effects(effects, [by])
     data = effects[effects["included"].astype(bool)]
-    members = _split(data[by])
-    if levels is None:
-        levels = _levels(data[by])
+    members = coding_cells(data[by])
+    levels = [c for c in coding_levels(data[by], levels) if c != UNGROUPED]
     indicators = pd.DataFrame(
         {level: [float(level in cell) for cell in members] for level in levels},
         index=data.index,
@@ -365,12 +374,18 @@ def differences_by(
     constraints[:, 0] = -1.0
     constraints[np.arange(len(present) - 1), np.arange(1, len(present))] = 1.0
     inference = "CR2" if fit.n_clusters > len(present) else "model"
+    undefined = ""
     if inference == "CR2":
         robust = fit.robust(adjust="CR2")
-        coef = robust.coef
         wald = robust.wald_test(constraints)
         stat, df_den, pvalue = float(wald.stat), float(wald.df2), float(wald.pvalue)
-    else:
+        if not (df_den > 0 and np.isfinite(pvalue)):  # the HTZ approximation breaks down
+            undefined = NOTE_HTZ_UNDEFINED.format(studies=fit.n_clusters, levels=len(present),
+                                                  df=fmt_num(df_den, 2))
+            inference = "model"
+        else:
+            coef = robust.coef
+    if inference == "model":
         coef = fit.coef.assign(df=math.nan)
         diff = constraints @ fit.coef["estimate"].to_numpy()
         stat = float(diff @ np.linalg.solve(constraints @ fit.vcov @ constraints.T, diff))
@@ -388,32 +403,27 @@ def differences_by(
         "multi-membership: coefficients add up for effects coded with several levels"
         if (indicators.sum(axis=1) > 1).any() else "",
         NOTE_SMALL_DF if df_den < 4 else "",
-        NOTE_MODEL_BASED.format(studies=fit.n_clusters, levels=len(present))
-        if inference == "model" else "",
+        undefined or (NOTE_MODEL_BASED.format(studies=fit.n_clusters, levels=len(present))
+                      if inference == "model" else ""),
         f"left out (one study only): {', '.join(left_out)}" if left_out else "",
     ]))
     return DifferencesResult(
         by=by, rho=rho, inference=inference, coefficients=coefficients,
         sigma2_study=float(fit.sigma2_study), sigma2_within=float(fit.sigma2_within),
         stat=stat, df_num=float(len(present) - 1), df_den=df_den, pvalue=pvalue, note=note,
+        n_clusters=int(fit.n_clusters), left_out=tuple(left_out),
     )
-
-
-def component_differences(
-    effects: pd.DataFrame, rho: float = 0.6, method: str = "REML"
-) -> DifferencesResult:
-    """``differences_by`` over the targeted components (``components`` column)."""
-    return differences_by(effects, "components", rho, method, levels=COMPONENTS)
 
 
 # --- one group ------------------------------------------------------------------------
 
 
-def _pool(
-    data: pd.DataFrame, grouping: str, level: str, model: str, rho: float, method: str
-) -> PooledGroup:
+def _pool(data: pd.DataFrame, grouping: str, name: str, label: str, options: dict) -> PooledGroup:
+    """One pooled group; ``options``: model, rho, method, level (confidence), test."""
+    model, rho, method = options["model"], options["rho"], options["method"]
+    level, test = options["level"], options["test"]
     k_studies = int(data["study_id"].nunique())
-    common = {"grouping": grouping, "level": level, "model": model, "rho": rho,
+    common = {"grouping": grouping, "level": name, "label": label, "model": model, "rho": rho,
               "k_studies": k_studies, "k_effects": len(data)}
     if k_studies == 0:
         nan = math.nan
@@ -422,17 +432,17 @@ def _pool(
                            sigma2_within=nan, i2=nan, note=NOTE_NO_STUDIES,
                            studies=pd.DataFrame(columns=_STUDY_COLUMNS))
     if k_studies == 1:
-        fit = _single_study(data, model, rho, method)
+        fit = _single_study(data, model, rho, method, level)
     else:
-        fit = _FITTERS[model](data, rho, method)
+        fit = _FITTERS[model](data, rho, method, level, test)
     notes = [fit.pop("note")]
     if model == "univariate" and k_studies > 1:
         notes.append(NOTE_INDEPENDENT)
-    studies = _study_rows(data, rho, **fit.pop("weighting"))
+    studies = _study_rows(data, rho, level=level, **fit.pop("weighting"))
     return PooledGroup(**common, **fit, note="; ".join(filter(None, notes)), studies=studies)
 
 
-def _single_study(data: pd.DataFrame, model: str, rho: float, method: str) -> dict:
+def _single_study(data: pd.DataFrame, model: str, rho: float, method: str, level: float) -> dict:
     """k_studies = 1: the study's own composite effect under the model's within-study
     structure (``_study_rows``), with a z interval; nothing is pooled, so no between-study
     heterogeneity.  Under "che" the within-study variance sigma2_within of a study with
@@ -448,7 +458,7 @@ def _single_study(data: pd.DataFrame, model: str, rho: float, method: str) -> di
     elif len(data) > 1 and model == "univariate":
         within = float(random_effects(data["yi"], data["vi"], method=method).tau2)
     weighting = {"sigma2_study": 0.0, "sigma2_within": within, "correlated": model != "univariate"}
-    row = _study_rows(data, rho, **weighting).iloc[0]
+    row = _study_rows(data, rho, level=level, **weighting).iloc[0]
     est, se = float(row["yi"]), math.sqrt(float(row["vi"]))
     nan = math.nan
     return {"estimate": est, "se": se, "ci_low": float(row["ci_low"]),
@@ -459,9 +469,9 @@ def _single_study(data: pd.DataFrame, model: str, rho: float, method: str) -> di
             "note": NOTE_SINGLE_STUDY, "weighting": weighting}
 
 
-def _fit_che(data: pd.DataFrame, rho: float, method: str) -> dict:
+def _fit_che(data: pd.DataFrame, rho: float, method: str, level: float, test: str) -> dict:
     fit = multilevel(data["yi"], data["vi"], data["study_id"], es_id=data["es_id"], rho=rho,
-                     method=method)
+                     method=method, level=level)
     robust = fit.robust(adjust="CR2")
     df = float(robust.df)
     return {"estimate": float(robust.estimate), "se": float(robust.se),
@@ -474,15 +484,15 @@ def _fit_che(data: pd.DataFrame, rho: float, method: str) -> dict:
                           "sigma2_within": float(fit.sigma2_within), "correlated": True}}
 
 
-def _fit_aggregate(data: pd.DataFrame, rho: float, method: str) -> dict:
+def _fit_aggregate(data: pd.DataFrame, rho: float, method: str, level: float, test: str) -> dict:
     agg = aggregate(data["yi"], data["vi"], data["study_id"], rho=rho)
-    res = random_effects(agg["yi"], agg["vi"], method=method, test="knha")
+    res = random_effects(agg["yi"], agg["vi"], method=method, test=test, level=level)
     return _univariate_fields(res) | {
         "weighting": {"sigma2_study": float(res.tau2), "sigma2_within": 0.0, "correlated": True}}
 
 
-def _fit_univariate(data: pd.DataFrame, rho: float, method: str) -> dict:
-    res = random_effects(data["yi"], data["vi"], method=method, test="knha")
+def _fit_univariate(data: pd.DataFrame, rho: float, method: str, level: float, test: str) -> dict:
+    res = random_effects(data["yi"], data["vi"], method=method, test=test, level=level)
     return _univariate_fields(res) | {
         "weighting": {"sigma2_study": 0.0, "sigma2_within": float(res.tau2), "correlated": False}}
 
@@ -502,7 +512,8 @@ _FITTERS = {"che": _fit_che, "aggregate": _fit_aggregate, "univariate": _fit_uni
 
 
 def _study_rows(
-    data: pd.DataFrame, rho: float, sigma2_study: float, sigma2_within: float, correlated: bool
+    data: pd.DataFrame, rho: float, sigma2_study: float, sigma2_within: float, correlated: bool,
+    level: float = 0.95,
 ) -> pd.DataFrame:
     """One row per study: its composite effect under the fitted model, a z interval and its
     percent weight in the pooled estimate.
@@ -517,22 +528,15 @@ def _study_rows(
     ``aggregate(struct="CS")``; with one effect it is the effect itself and ``w_i = 1/(v_i +
     tau^2)``.
     """
-    corr = rho if correlated else 0.0
-    rows = []
-    for study, group in data.groupby("study_id", sort=False):
-        y = group["yi"].to_numpy(dtype=float)
-        sd = np.sqrt(group["vi"].to_numpy(dtype=float))
-        A = corr * np.outer(sd, sd) + sigma2_within * np.eye(len(sd))
-        np.fill_diagonal(A, sd**2 + sigma2_within)
-        a_inv_1 = np.linalg.solve(A, np.ones(len(sd)))
-        vi = 1.0 / a_inv_1.sum()
-        rows.append((study, len(y), vi * float(a_inv_1 @ y), vi, 1.0 / (vi + sigma2_study)))
-    table = pd.DataFrame(rows, columns=["study_id", "k_effects", "yi", "vi", "weight"])
+    agg = aggregate(data["yi"], data["vi"], data["study_id"], rho=rho if correlated else 0.0,
+                    sigma2_within=sigma2_within)
+    table = pd.DataFrame({"study_id": agg["study"], "k_effects": agg["k"], "yi": agg["yi"],
+                          "vi": agg["vi"], "weight": 1.0 / (agg["vi"] + sigma2_study)})
     first = data.drop_duplicates("study_id").set_index("study_id").loc[table["study_id"]]
     table.insert(1, "citation", first["citation"].to_numpy() if "citation" in first
                  else table["study_id"].to_numpy())
     table.insert(2, "year", first["year"].to_numpy() if "year" in first else np.nan)
-    half = norm.ppf(0.975) * np.sqrt(table["vi"])
+    half = norm.isf((1 - level) / 2) * np.sqrt(table["vi"])
     table["ci_low"], table["ci_high"] = table["yi"] - half, table["yi"] + half
     table["weight"] = 100 * table["weight"] / table["weight"].sum()
     return table[_STUDY_COLUMNS]
@@ -541,7 +545,7 @@ def _study_rows(
 # --- helpers ----------------------------------------------------------------------------
 
 
-def _split(column: pd.Series) -> list[list[str]]:
+def coding_cells(column: pd.Series) -> list[list[str]]:
     """Cells of a coding column as lists of levels ("a;b" -> ["a", "b"]; NaN -> [])."""
     return [
         [part.strip() for part in str(cell).split(";") if part.strip()] if pd.notna(cell) else []
@@ -549,17 +553,30 @@ def _split(column: pd.Series) -> list[list[str]]:
     ]
 
 
-def _member(cells: list[list[str]], level: str) -> np.ndarray:
-    """Boolean mask of the cells naming ``level`` (a mask, also when there are no rows)."""
+def level_mask(cells: list[list[str]], level: str) -> np.ndarray:
+    """Boolean mask of the cells naming ``level`` (``UNGROUPED``: the blank cells; a mask,
+    also when there are no rows)."""
+    if level == UNGROUPED:
+        return np.array([not cell for cell in cells], dtype=bool)
     return np.array([level in cell for cell in cells], dtype=bool)
 
 
-def _levels(column: pd.Series) -> list[str]:
-    """The levels a coding column uses, in order of first appearance."""
-    return list(dict.fromkeys(level for cell in _split(column) for level in cell))
+def coding_levels(column: pd.Series, levels: Sequence[str] | None = None) -> list[str]:
+    """The levels of a coding column a table shows: ``levels`` when given (the caller's
+    choice and order, e.g. a declared vocabulary), else every level the column uses in
+    order of first appearance, then ``UNGROUPED`` when a cell is blank — so by default no
+    row is ever dropped from a table."""
+    if levels is not None:
+        return list(levels)
+    cells = coding_cells(column)
+    shown = list(dict.fromkeys(name for cell in cells for name in cell))
+    if any(not cell for cell in cells):
+        shown.append(UNGROUPED)
+    return shown
 
 
-def _check_columns(effects: pd.DataFrame, extra: list[str]) -> None:
+def check_effects(effects: pd.DataFrame, extra: list[str]) -> None:
+    """Raise ValueError naming the columns of an analysis table that are missing."""
     needed = ["study_id", "es_id", "yi", "vi", "included", *extra]
     missing = [c for c in needed if c not in effects.columns]
     if missing:

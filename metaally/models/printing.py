@@ -21,31 +21,54 @@ __all__ = [
     "coef_frame",
     "coef_table",
     "fields_frame",
+    "fmt_bounds",
+    "fmt_count",
     "fmt_interval",
     "fmt_num",
     "fmt_pvalue",
+    "is_missing",
     "model_results",
     "pvalue_phrase",
 ]
+
 
 
 MINUS = "\u2212"
 """The typographic minus sign figures use (``fmt_num(x, minus=MINUS)``)."""
 
 
-def fmt_num(x: float | None, digits: int = 4, minus: str = "-") -> str:
-    """Format a number with ``digits`` decimals; NaN or None prints as ``NA`` (as in R), and
-    a value that rounds to zero as unsigned zero (never "-0.00").
+def is_missing(x: object) -> bool:
+    """Whether a cell is missing: ``None``, NaN or ``pd.NA``."""
+    if x is None:
+        return True
+    try:
+        return bool(x != x)  # NaN (float or numpy) is the only value unequal to itself
+    except TypeError:  # pd.NA
+        return True
+
+
+def fmt_num(x: float | None, digits: int = 4, minus: str = "-", missing: str = "NA") -> str:
+    """Format a number with ``digits`` decimals; a missing value prints as ``missing``
+    (``NA`` as in R's printouts; reports pass "—"), and a value that rounds to zero as
+    unsigned zero (never "-0.00").
 
     The one number formatter of printouts, tables and figures (figures pass
     ``minus=MINUS`` for a typographic minus sign).
     """
-    if x is None or math.isnan(float(x)):
-        return "NA"
+    if is_missing(x):
+        return missing
     text = f"{float(x):.{digits}f}"
     if text.startswith("-") and float(text) == 0.0:  # never "-0.00"
         text = text[1:]
     return text if minus == "-" else text.replace("-", minus)
+
+
+def fmt_bounds(low: float, high: float, digits: int = 2, minus: str = "-",
+               missing: str = "—") -> str:
+    """``[low, high]``, each bound by :func:`fmt_num`; ``missing`` when either is missing."""
+    if is_missing(low) or is_missing(high):
+        return missing
+    return f"[{fmt_num(low, digits, minus)}, {fmt_num(high, digits, minus)}]"
 
 
 def fmt_interval(
@@ -56,13 +79,26 @@ def fmt_interval(
             f"[{fmt_num(low, digits, minus)}, {fmt_num(high, digits, minus)}]")
 
 
-def fmt_pvalue(p: float, digits: int = 4) -> str:
-    """Format a p-value as metafor does: ``<.0001`` below 10^-digits."""
-    if p is None or math.isnan(p):
-        return "NA"
+def fmt_pvalue(p: float, digits: int = 4, missing: str = "NA", leading_zero: bool = False) -> str:
+    """Format a p-value with ``digits`` decimals; below 10^-digits as metafor does,
+    ``<.0001`` (or ``<0.001`` with ``leading_zero`` and 3 digits, as reports write it)."""
+    if is_missing(p):
+        return missing
     if p < 10.0**-digits:
-        return "<." + "0" * (digits - 1) + "1"
+        return ("<0." if leading_zero else "<.") + "0" * (digits - 1) + "1"
     return f"{p:.{digits}f}"
+
+
+def fmt_count(n: int, noun: str, plural: str | None = None) -> str:
+    """"1 study", "2 studies", "0 studies": a count with its noun in the right number
+    (regular plurals: a final "y" after a consonant becomes "ies", else "s" is added)."""
+    if n == 1:
+        return f"{n} {noun}"
+    if plural is None:
+        consonant_y = noun.endswith("y") and noun[-2:-1] not in ("a", "e", "i", "o", "u")
+        plural = noun[:-1] + "ies" if consonant_y else noun + "s"
+    return f"{n} {plural}"
+
 
 
 class Printable:

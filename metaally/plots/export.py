@@ -1,4 +1,5 @@
-"""Writing figures as byte-stable PNG (300 dpi), SVG and PDF files, written atomically."""
+"""Writing figures as byte-stable PNG (300 dpi), SVG and PDF files, each written atomically
+(``metaally.data.files.atomic_write``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+
+from metaally.data.files import atomic_write
 
 SVG_HASHSALT = "metaally"
 
@@ -44,9 +47,8 @@ def save_figure(fig: Figure, stem: str | Path, dpi: int = 300,
                                 "pdf.fonttype": 42}):
         for fmt in formats:
             path = stem.with_suffix(f".{fmt}")
-            tmp = path.with_name(f".{path.name}.tmp")
-            fig.savefig(tmp, format=fmt, dpi=dpi, metadata=metadata[fmt])
-            tmp.replace(path)
+            atomic_write(path, lambda tmp, fmt=fmt: fig.savefig(tmp, format=fmt, dpi=dpi,
+                                                                 metadata=metadata[fmt]))
             paths.append(path)
     return paths
 
@@ -67,15 +69,16 @@ def save_pages(figures: Sequence[Figure], stem: str | Path, dpi: int = 300) -> l
     for i, fig in enumerate(figures, start=1):
         paths += save_figure(fig, stem.with_name(f"{stem.name}-{i}"), dpi, ("png", "svg"))
     pdf = stem.with_suffix(".pdf")
-    tmp = pdf.with_name(f".{pdf.name}.tmp")
     import matplotlib
 
-    with matplotlib.rc_context({"pdf.fonttype": 42}), PdfPages(
-            tmp, metadata={"CreationDate": None, "ModDate": None, "Creator": "metaally",
-                           "Producer": "metaally"}) as book:
-        for fig in figures:
-            book.savefig(fig)
-    tmp.replace(pdf)
+    def write_book(tmp: Path) -> None:
+        with matplotlib.rc_context({"pdf.fonttype": 42}), PdfPages(
+                tmp, metadata={"CreationDate": None, "ModDate": None, "Creator": "metaally",
+                               "Producer": "metaally"}) as book:
+            for fig in figures:
+                book.savefig(fig)
+
+    atomic_write(pdf, write_book)
     return [*paths, pdf]
 
 

@@ -394,7 +394,7 @@ def _empty_note(obj: Any) -> str | None:
 def _title(g: Any) -> str:
     from metaally.models.pooling import level_label
 
-    return level_label(str(getattr(g, "level", "")))
+    return getattr(g, "label", "") or level_label(str(getattr(g, "level", "")))
 
 
 def _panels_note(groups: Sequence[Any]) -> str:

@@ -13,6 +13,7 @@ studies" mark, and a row without any study says "no studies yet" across its widt
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -40,18 +41,23 @@ def evidence_gap_map(
     limit: float | None = None,
     note: str | None = None,
     width: float = 9.0,
+    labels: Mapping[str, str] | None = None,
 ) -> Figure:
     """Draw an evidence gap map from ``cells`` (``pool_cells``' table) and return the Figure.
 
     Rows and columns appear in the order of the table.  Cells with ``k_studies`` >= 2
     are filled on a colour scale of the pooled g up to ``limit`` (default: the largest |g|
     rounded up to 0.25): diverging about 0 when the pooled values have both signs, one-sided
-    when they do not (``color_scale``); a dagger marks intervals
-    with fewer than 4 robust df.  Labels go through ``level_label``; ``note`` is added to
+    when they do not (``color_scale``); a dagger marks intervals with fewer than 4 robust
+    df.  Labels come from ``labels`` (a level's display name) or else ``level_label``;
+    ``note`` is added to
     the key printed under the map.  ``width`` is the figure width in inches when ``ax`` is
     not given.
     """
     from metaally.models.pooling import level_label
+
+    def label(name: str) -> str:
+        return level_label(name, labels)
 
     missing = [c for c in _NEEDED if c not in cells.columns]
     if missing:
@@ -80,7 +86,7 @@ def evidence_gap_map(
                 ax.text((len(columns) - 1) / 2, i, "no studies yet", ha="center", va="center",
                         fontsize=10, fontstyle="italic", color=style.MUTED, zorder=4,
                         bbox={"facecolor": EMPTY, "edgecolor": "none", "pad": 3})
-        _frame(ax, rows, columns, level_label, row_title, column_title)
+        _frame(ax, rows, columns, label, row_title, column_title)
         bar = ax.figure.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax,
                                  fraction=0.035, pad=0.02)
         bar.set_label("Pooled Hedges' g (cells with ≥ 2 studies)")
@@ -176,7 +182,7 @@ def _legend(unreliable: bool, note: str | None) -> str:
 
 
 def _wrap(text: str) -> str:
-    """Break a two-word label over two lines ("Authentic motivation" -> two lines)."""
+    """Break a two-word label over two lines ("Story video" -> two lines)."""
     head, _, tail = text.partition(" ")
     return f"{head}\n{tail}" if tail and len(text) > 12 else text
 

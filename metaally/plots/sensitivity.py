@@ -1,4 +1,4 @@
-"""Sensitivity plot: the pooled estimate and 95% CI of each component under every scenario.
+"""Sensitivity plot: the pooled estimate and 95% CI of each level under every scenario.
 
 One panel per component (dot and whisker per scenario), scenarios on the y axis grouped
 under bold headings, the default analysis first and drawn in the pooled colour, a solid
@@ -9,13 +9,14 @@ marker flags an interval that is unreliable (robust df < 4) or a single study's 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from metaally.diagnostics.sensitivity import DEFAULT_GROUP, unreliable_df
 from metaally.models.pooling import level_label
 from metaally.plots import style
 
@@ -24,17 +25,21 @@ _LABEL_INCHES = 2.0
 _PANEL_INCHES = 1.9
 _EMPTY_PANEL = 0.45  # width of a panel without studies, relative to the others
 _NEEDED = ["scenario", "scenario_group", "component", "k_studies", "estimate", "ci_low",
-           "ci_high", "note"]
-_DEFAULT_GROUP = "Default"
+           "ci_high", "df"]
 
 
-def sensitivity_plot(frame: pd.DataFrame, ax: Axes | Sequence[Axes] | None = None) -> Figure:
+def sensitivity_plot(
+    frame: pd.DataFrame,
+    ax: Axes | Sequence[Axes] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> Figure:
     """Dot-and-whisker plot of ``sensitivity_analysis`` output; returns the Figure.
 
-    ``ax``: ``None`` (a new figure, one panel per component sharing the y axis), or one
-    Axes per component of ``frame`` in order of appearance.  Scenarios keep the order of
+    ``ax``: ``None`` (a new figure, one panel per level sharing the y axis), or one
+    Axes per level of ``frame`` in order of appearance.  Scenarios keep the order of
     the frame, grouped by ``scenario_group``; the group "Default" holds the reference
-    analysis.  A component without studies in every scenario shows "no studies yet".
+    analysis.  A level without studies in every scenario shows "no studies yet".
+    ``labels``: display names of the levels (default ``level_label``).
     """
     missing = [c for c in _NEEDED if c not in frame.columns]
     if missing:
@@ -43,7 +48,7 @@ def sensitivity_plot(frame: pd.DataFrame, ax: Axes | Sequence[Axes] | None = Non
     if frame.empty:
         raise ValueError("the sensitivity frame has no rows")
     components = list(dict.fromkeys(frame["component"]))
-    labels, positions, kinds = _layout(frame)
+    rows_shown, positions, kinds = _layout(frame)
     empty = [bool((frame.loc[frame["component"] == c, "k_studies"] == 0).all())
              for c in components]
     xlim = _limits(frame)
@@ -54,7 +59,7 @@ def sensitivity_plot(frame: pd.DataFrame, ax: Axes | Sequence[Axes] | None = Non
             fig, axes = plt.subplots(
                 1, len(components), sharey=True, squeeze=False, layout="constrained",
                 figsize=(_LABEL_INCHES + _PANEL_INCHES * sum(widths),
-                         1.3 + _ROW_INCHES * len(labels)),
+                         1.3 + _ROW_INCHES * len(rows_shown)),
                 gridspec_kw={"width_ratios": widths},
             )
             axes = list(axes[0])
@@ -69,12 +74,12 @@ def sensitivity_plot(frame: pd.DataFrame, ax: Axes | Sequence[Axes] | None = Non
         ):
             rows = frame[frame["component"] == component]
             _panel(panel, rows, positions, is_empty, xlim)
-            panel.set_ylim(len(labels) - 0.4, -0.6)
+            panel.set_ylim(len(rows_shown) - 0.4, -0.6)
             panel.tick_params(axis="y", length=0, labelleft=i == 0)
-            panel.set_title(_title(component, rows), loc="center")
+            panel.set_title(_title(component, rows, labels), loc="center")
             if not is_empty:
                 panel.set_xlabel("Hedges' g")
-        axes[0].set_yticks(range(len(labels)), labels)
+        axes[0].set_yticks(range(len(rows_shown)), rows_shown)
         for tick, kind in zip(axes[0].get_yticklabels(), kinds, strict=True):
             if kind:
                 tick.set_fontweight("bold")
@@ -95,7 +100,7 @@ def _layout(frame: pd.DataFrame) -> tuple[list[str], dict[str, int], list[str]]:
     positions: dict[str, int] = {}
     scenarios = frame.drop_duplicates("scenario")
     for group, members in scenarios.groupby("scenario_group", sort=False):
-        is_default = group == _DEFAULT_GROUP
+        is_default = group == DEFAULT_GROUP
         if not is_default:
             labels.append(str(group))
             kinds.append("heading")
@@ -119,7 +124,7 @@ def _panel(ax: Axes, rows: pd.DataFrame, positions: dict[str, int], empty: bool,
                 va="center", color=style.MUTED, style="italic")
         return
     ax.axvline(0.0, color=style.GUIDE, linestyle="--", linewidth=0.8, zorder=0)
-    default = rows[rows["scenario_group"] == _DEFAULT_GROUP]
+    default = rows[rows["scenario_group"] == DEFAULT_GROUP]
     if len(default) and default["k_studies"].iloc[0] > 0:
         d = default.iloc[0]
         ax.axvspan(d["ci_low"], d["ci_high"], color=style.POOLED, alpha=0.07, linewidth=0,
@@ -127,11 +132,9 @@ def _panel(ax: Axes, rows: pd.DataFrame, positions: dict[str, int], empty: bool,
         ax.axvline(d["estimate"], color=style.POOLED, linewidth=0.9, alpha=0.7, zorder=1)
     shown = rows[rows["k_studies"] > 0]
     y = np.array([positions[s] for s in shown["scenario"]], dtype=float)
-    is_default = (shown["scenario_group"] == _DEFAULT_GROUP).to_numpy()
+    is_default = (shown["scenario_group"] == DEFAULT_GROUP).to_numpy()
     colors = np.where(is_default, style.POOLED, style.INK)
-    notes = shown["note"].fillna("").astype(str)
-    weak = (notes.str.contains("df < 4", regex=False)
-            | notes.str.contains("one study", regex=False)).to_numpy()
+    weak = (unreliable_df(shown) | (shown["k_studies"] == 1)).to_numpy()
     lo = np.maximum(shown["ci_low"].to_numpy(dtype=float), xlim[0])
     hi = np.minimum(shown["ci_high"].to_numpy(dtype=float), xlim[1])
     ax.hlines(y, lo, hi, colors=colors, linewidth=1.1, zorder=2)
@@ -168,9 +171,9 @@ def _limits(frame: pd.DataFrame) -> tuple[float, float]:
     return (math.floor((lo - pad) * 10) / 10, math.ceil((hi + pad) * 10) / 10)
 
 
-def _title(component: str, rows: pd.DataFrame) -> str:
-    name = "All effects" if component == "overall" else level_label(component)
-    default = rows[rows["scenario_group"] == _DEFAULT_GROUP]
+def _title(component: str, rows: pd.DataFrame, labels: Mapping[str, str] | None) -> str:
+    name = "All effects" if component == "overall" else level_label(component, labels)
+    default = rows[rows["scenario_group"] == DEFAULT_GROUP]
     k = int(default["k_studies"].iloc[0]) if len(default) else int(rows["k_studies"].max())
     return f"{name}\n(k = {k} {'study' if k == 1 else 'studies'})"
 

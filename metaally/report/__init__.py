@@ -1,1 +1,2 @@
-"""Stage 6, report: tables and the written summary of fitted results."""
+"""Rendering results: CSV and Markdown tables of any pooled table (``tables``) and the
+record of what an update changed (``changes``)."""

@@ -16,21 +16,18 @@ from pathlib import Path
 import pandas as pd
 
 from metaally import __version__
-from metaally.data.studies import COMPONENTS, load_studies
+from metaally.data.studies import load_studies, resolve_vocabulary
 from metaally.effects.compute import compute_effects
 from metaally.models.pooling import PooledGroup, level_label, pool_by, pool_groups
 from metaally.models.progress import progress_bar
 from metaally.report.findings import summary_of_findings
 from metaally.report.html import FigureFile, ReportSection, write_html
-from metaally.report.summary import write_csv
+from metaally.report.tables import write_csv
 
-#: coding columns pooled level by level, with the levels shown even when empty
-CODING_COLUMNS: dict[str, tuple[str, ...] | None] = {
-    "components": COMPONENTS,
-    "technique": None,
-    "outcome_component": None,
-    "outcome_domain": None,
-}
+#: coding columns pooled level by level; their levels are the words the vocabulary beside
+#: the CSV declares (shown even when no study uses them), else those the data use
+CODING_COLUMNS: tuple[str, ...] = ("components", "technique", "outcome_component",
+                                   "outcome_domain")
 
 OUTPUTS: dict[str, str] = {
     "effects.csv": "one row per effect size: Hedges' g (yi), variance (vi), provenance",
@@ -80,6 +77,7 @@ def run_report(
 
     path, out = Path(path), Path(out)
     studies = load_studies(path)
+    vocabulary = resolve_vocabulary(path)
     chosen = [c for c in (columns if columns is not None else CODING_COLUMNS)
               if c in studies.columns]
     unknown = [c for c in (columns or []) if c not in studies.columns]
@@ -96,7 +94,7 @@ def run_report(
         sections_by_column = []
         findings = []
         for column in chosen:
-            levels = CODING_COLUMNS.get(column)
+            levels = vocabulary.levels(column) or None
             pooled = pool_by(effects, column, levels=levels, **fit)
             files.append(write_csv(pooled, out / f"pooled_by_{column}.csv"))
             groups = pool_groups(effects, column, levels=levels, **fit)
