@@ -19,15 +19,7 @@ import pandas as pd
 
 import metaally as ma
 import metaally.allyship as ally
-from metaally.allyship.network_text import (
-    DOMAINS,
-    PartFit,
-    analyse,
-    network_facts,
-    network_sentences,
-    node_label,
-    technique_network,
-)
+from metaally.allyship.network_text import PartFit, fit_network, node_label
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = ma.AnalysisSettings()
@@ -36,15 +28,7 @@ SETTINGS = ma.AnalysisSettings()
 def main() -> None:
     studies = ma.load_studies(ROOT / "data" / "table2.csv")
     effects = ma.compute_effects(studies)
-    net = technique_network(studies, effects, rho=SETTINGS.rho)
-    fits: dict[str, list[PartFit]] = {}
-    with warnings.catch_warnings():  # tau2 = 0 (tau2 column) where a part cannot estimate it
-        warnings.simplefilter("ignore", RuntimeWarning)
-        fits["all outcomes"] = analyse(net, "all outcomes")
-        for domain in DOMAINS:
-            sub = net.subset((net.frame["outcome_domain"] == domain).to_numpy())
-            if len(sub.frame):
-                fits[domain] = analyse(sub, domain)
+    net, fits = fit_network(studies, effects, rho=SETTINGS.rho)
     every = [f for parts in fits.values() for f in parts]
     tables = {"network_coef": coef_table(every), "network_pscores": pscore_table(every),
               "network_league": league_table(every)}
@@ -52,8 +36,6 @@ def main() -> None:
         path = ma.write_csv(table, ROOT / "results" / f"{name}.csv")
         print(f"wrote {path.relative_to(ROOT)} ({len(table)} rows)")
     draw(net, fits["all outcomes"])
-    domains = {d: f for d, f in fits.items() if d != "all outcomes"}
-    print(network_sentences(network_facts(fits["all outcomes"], domains, net)))
 
 
 def _part_columns(f: PartFit) -> dict[str, object]:

@@ -1,7 +1,7 @@
 """Write results/report.html: the whole review in one self-contained file.
 
-The written summary (results/summary.md), the Methods and PRISMA checklist
-(``metaally.allyship.methods``), the summary of findings, every results table, every
+The written summary (results/summary.md, which holds the Methods and the PRISMA
+checklist), the summary of findings, every results table, every
 figure in figures/ (embedded), the data with its provenance, and the settings used.
 Opens offline in any browser.  Run by ``make figures`` last; public API only.
 """
@@ -16,7 +16,6 @@ import pandas as pd
 
 import metaally as ma
 import metaally.allyship as ally
-from metaally.allyship.methods import methods_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
@@ -46,14 +45,7 @@ def _figure(path: Path) -> ma.FigureFile:
 
 def main() -> None:
     studies = ally.load_table2()
-    effects = pd.read_csv(RESULTS / "effects.csv")
-    pooled = pd.read_csv(RESULTS / "pooled_by_component.csv")
-    findings = pd.read_csv(RESULTS / "summary_of_findings.csv")
-    other = {"technique": pd.read_csv(RESULTS / "pooled_by_technique.csv"),
-             "outcome component": pd.read_csv(RESULTS / "pooled_by_outcome_component.csv")}
     summary = (RESULTS / "summary.md").read_text(encoding="utf-8")
-    methods = methods_markdown(studies, effects, pooled,
-                               findings[findings["grouping"] != "overall"], SETTINGS, other)
     csvs = [RESULTS / name for name in TABLES if (RESULTS / name).is_file()]
     csvs += sorted(p for p in RESULTS.glob("*.csv") if p.name not in TABLES)
     tables = {TABLES.get(p.name, p.stem.replace("_", " ")) + f" ({p.name})": pd.read_csv(p)
@@ -62,7 +54,6 @@ def main() -> None:
     sections = [
         ma.ReportSection("Summary", summary.split("\n", 1)[1] if summary.startswith("# ")
                          else summary),
-        ma.ReportSection("Methods", methods.split("\n", 1)[1]),
         ma.ReportSection("Figures", figures=figures),
         ma.ReportSection("Tables", "Click a column header to sort.", tables),
     ]

@@ -71,7 +71,7 @@ def test_summary_has_every_table_and_caveat(tables):
     pooled, differences = tables
     text = summary_markdown(pooled, differences, EFFECTS, AnalysisSettings())
     for heading in ["## Pooled effect by targeted component", "## Pooled effect by Table 2 group",
-                    "## All effects together", "## Do the components differ?", "## Methods"]:
+                    "## All effects together", "## Do the components differ?", "## Model details"]:
         assert heading in text
     for label in ["Awareness", "Authentic motivation", "Action orientation", "All-inclusivity"]:
         assert f"| {label} |" in text

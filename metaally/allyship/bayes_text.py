@@ -16,6 +16,13 @@ import pandas as pd
 from metaally.allyship.review import LABELS
 from metaally.models.pooling import level_label
 
+__all__ = [
+    "BayesFacts",
+    "bayes_facts",
+    "bayes_sensitivity_table",
+    "bayes_sentences",
+]
+
 
 @dataclass(frozen=True)
 class BayesFacts:

@@ -21,6 +21,21 @@ from metaally.diagnostics.bias import pet_peese
 from metaally.models.aggregate import aggregate
 from metaally.models.pooling import level_label
 
+__all__ = [
+    "MIN_DF",
+    "MIN_STUDIES_PET",
+    "data_source",
+    "effect_size_text",
+    "fragility_text",
+    "heterogeneity_text",
+    "methods_markdown",
+    "model_text",
+    "pet_peese_text",
+    "prisma_checklist",
+    "prisma_markdown",
+    "small_df_text",
+]
+
 MIN_DF = 4.0
 MIN_STUDIES_PET = 3
 

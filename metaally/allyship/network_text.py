@@ -19,6 +19,21 @@ import pandas as pd
 
 import metaally as ma
 
+__all__ = [
+    "DOMAINS",
+    "NetworkFacts",
+    "PartFit",
+    "REFERENCE",
+    "TechniqueNetwork",
+    "analyse",
+    "fit_network",
+    "network_facts",
+    "network_section",
+    "network_sentences",
+    "node_label",
+    "technique_network",
+]
+
 REFERENCE = "control"
 #: outcome domains analysed as networks of their own (besides all outcomes together)
 DOMAINS = ("knowledge_awareness", "attitude_bias", "intention_behaviour", "motivation_affect")
@@ -150,6 +165,36 @@ class NetworkFacts:
     inconsistency_pvalue: float
     separate_parts: list[tuple[list[str], str]]
     domain_best: list[tuple[str, str, float, int]]
+
+
+def fit_network(studies: pd.DataFrame, effects: pd.DataFrame,
+                rho: float = 0.6) -> tuple[TechniqueNetwork, dict[str, list[PartFit]]]:
+    """The technique network of the included contrasts and its fits: every connected part
+    for all outcomes (key ``"all outcomes"``) and for each outcome domain with contrasts."""
+    import warnings
+
+    net = technique_network(studies, effects, rho=rho)
+    fits: dict[str, list[PartFit]] = {}
+    with warnings.catch_warnings():  # tau2 = 0 (tau2 column) where a part cannot estimate it
+        warnings.simplefilter("ignore", RuntimeWarning)
+        fits["all outcomes"] = analyse(net, "all outcomes")
+        for domain in DOMAINS:
+            sub = net.subset((net.frame["outcome_domain"] == domain).to_numpy())
+            if len(sub.frame):
+                fits[domain] = analyse(sub, domain)
+    return net, fits
+
+
+def network_section(studies: pd.DataFrame, effects: pd.DataFrame, rho: float = 0.6) -> str:
+    """The "Which technique works best: the network" section of summary.md."""
+    net, fits = fit_network(studies, effects, rho)
+    domains = {d: f for d, f in fits.items() if d != "all outcomes"}
+    return "\n".join([
+        "## Which technique works best: the network of techniques", "",
+        network_sentences(network_facts(fits["all outcomes"], domains, net)), "",
+        "Tables: `results/network_pscores.csv`, `results/network_league.csv`, "
+        "`results/network_coef.csv`; figures: `figures/network_*.png`.",
+    ])
 
 
 def network_facts(fits: list[PartFit], domain_fits: dict[str, list[PartFit]],

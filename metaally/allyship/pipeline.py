@@ -19,6 +19,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from metaally.allyship.bayes_text import bayes_facts, bayes_sensitivity_table, bayes_sentences
+from metaally.allyship.methods import methods_markdown
+from metaally.allyship.network_text import network_section
+from metaally.allyship.planning_text import planning_section
 from metaally.allyship.report import small_study_section, what_works_section, write_summary
 from metaally.allyship.review import (
     component_differences,
@@ -401,19 +405,40 @@ def leave_one_out_rows(name: str, data: pd.DataFrame, settings: AnalysisSettings
 
 
 def summary(review: Review) -> None:
-    """results/summary.md from the results tables and the settings used."""
+    """results/summary.md from the results tables and the settings used: the pooled tables,
+    what works best (by technique and as a network), sensitivity, small-study effects, the
+    Bayesian few-study answer, planning the next studies, and the methods with the PRISMA
+    2020 synthesis items."""
     t = review.table
+    studies = load_studies(review.studies_csv)
+    effects = review.effects()
+    pooled = t("pooled_by_component.csv")
+    findings = t("summary_of_findings.csv")
+    bayes = t("bayes_by_component.csv")
+    bayes_sens = t("bayes_prior_sensitivity.csv")
+    methods = methods_markdown(
+        studies, effects, pooled, findings[findings["grouping"] != "overall"], review.settings,
+        {"technique": t("pooled_by_technique.csv"),
+         "outcome component": t("pooled_by_outcome_component.csv")})
     path = write_summary(
         review.results / "summary.md",
-        pooled=t("pooled_by_component.csv"), differences=t("component_differences.csv"),
-        effects=review.effects(), settings=review.settings, labels=review.labels,
+        pooled=pooled, differences=t("component_differences.csv"),
+        effects=effects, settings=review.settings, labels=review.labels,
         extra_sections=[
+            "\n".join(["## Few studies: what the data say (Bayesian)", "",
+                        bayes_sentences(bayes_facts(bayes, bayes_sens)), "",
+                        "Prior sensitivity (the default prior first):", "",
+                        bayes_sensitivity_table(bayes_sens)]),
             what_works_section(t("pooled_by_technique.csv"),
                                t("pooled_by_outcome_component.csv"),
                                t("technique_differences.csv"), labels=review.labels),
+            network_section(studies, effects, review.settings.rho),
             sensitivity_markdown(t("sensitivity.csv"), labels=review.labels),
             small_study_section(t("small_study.csv"), t("leave_one_out.csv"),
-                                review.effects(), labels=review.labels),
+                                effects, labels=review.labels),
+            planning_section(t("studies_needed.csv"), t("coverage_small_k.csv"),
+                             labels=review.labels),
+            methods,
         ],
     )
     print(f"wrote {path.relative_to(review.root)}")

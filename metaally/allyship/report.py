@@ -93,7 +93,7 @@ def summary_markdown(
         "",
         *_caveats(pooled, labels),
         "",
-        "## Methods",
+        "## Model details",
         "",
         methods_paragraph(settings, effects),
         "",
