@@ -18,7 +18,6 @@ from pathlib import Path
 import pandas as pd
 
 import metaally as ma
-import metaally.allyship as ally
 from metaally.allyship.network_text import PartFit, fit_network, node_label
 
 ROOT = Path(__file__).resolve().parents[1]

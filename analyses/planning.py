@@ -3,7 +3,8 @@ report's small-k intervals actually reach.
 
 - results/studies_needed.csv: for every targeted component (all-inclusivity included), the
   number of new two-arm studies of the median Table 2 size that bring the power of the
-  updated random-effects test of g = 0 (HKSJ: t on k − 1 df, Jackson & Turner 2017) to 80%, if the true effect is g = 0.2 (a small
+  updated random-effects test of g = 0 (HKSJ: t on k − 1 df, Jackson & Turner 2017)
+  to 80%, if the true effect is g = 0.2 (a small
   effect, Cohen 1988) or the component's current estimate (conditional power, Roloff,
   Higgins & Sutton 2013; ``ma.studies_needed``).  Current studies enter as one composite per
   study (``ma.aggregate``, rho as the main analysis); tau² is the REML estimate from all

@@ -35,7 +35,9 @@ def test_fixed_effect_power_equals_metapower_readme_example() -> None:
     [(0.3, 20, 10, 0.5), (0.2, 100, 5, 0.25), (0.8, 40, 3, 0.9), (0.05, 1000, 40, 0.1)],
     ids=["readme", "small-effect", "few-studies-high-i2", "many-studies"],
 )
-def test_random_effects_power_equals_the_formula(effect: float, n: float, k: int, i2: float) -> None:
+def test_random_effects_power_equals_the_formula(
+    effect: float, n: float, k: int, i2: float
+) -> None:
     # tau^2 = v * I^2 / (1 - I^2) (the definition; Hedges & Pigott 2001)
     _, v = _power_by_hand(effect, n, k, 0.0)
     expected, _ = _power_by_hand(effect, n, k, v * i2 / (1 - i2))
@@ -156,8 +158,8 @@ def test_studies_needed_reports_when_the_target_is_out_of_reach() -> None:
         (lambda: ma.studies_needed(0.3, 20, yi=[0.1]), "yi and vi"),
         (lambda: ma.subgroup_power((0.1,), 20, (3, 3)), "effects and k"),
     ],
-    ids=["n", "k", "i2-percent", "tau2", "level-percent", "test", "knha-one-study", "effect-nan", "target",
-         "yi-without-vi", "one-subgroup"],
+    ids=["n", "k", "i2-percent", "tau2", "level-percent", "test", "knha-one-study", "effect-nan",
+         "target", "yi-without-vi", "one-subgroup"],
 )
 def test_bad_arguments_are_named(call, argument: str) -> None:
     with pytest.raises(ValueError, match=argument):

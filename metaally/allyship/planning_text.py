@@ -38,8 +38,9 @@ def coverage_sentence(coverage: pd.DataFrame, analysis: str = "che_cr2") -> str:
     if rows.empty:
         return ""
     first = rows.iloc[0]
-    parts = [f"k = {int(r.k)}: coverage {100 * r.coverage:.1f}% (MC SE {100 * r.coverage_mcse:.1f}), "
-             f"power {100 * r.power:.0f}%" for r in rows.itertuples()]
+    parts = [f"k = {int(r.k)}: coverage {100 * r.coverage:.1f}% "
+             f"(MC SE {100 * r.coverage_mcse:.1f}), power {100 * r.power:.0f}%"
+             for r in rows.itertuples()]
     return (f"In {int(first.reps):,} simulated meta-analyses per k shaped like Table 2 (true "
             f"g = {first.effect:g}, τ = {first.tau:g}, n = {first.n:g} per study"
             + (f", {int(first.m)} effects per study, ρ = {first.rho:g}" if first.m > 1 else "")
@@ -79,9 +80,10 @@ def planning_section(needed: pd.DataFrame, coverage: pd.DataFrame,
     empty = small[small["k_studies"] == 0]
     lines.append("")
     for r in empty.itertuples():
+        count = (fmt_count(int(r.studies_needed), "new study") if pd.notna(r.studies_needed)
+                 else "more than 500 new studies")
         lines.append(
-            f"{level_label(r.component, labels)} has no study yet: "
-            f"{fmt_count(int(r.studies_needed), 'new study') if pd.notna(r.studies_needed) else 'more than 500 new studies'} "
+            f"{level_label(r.component, labels)} has no study yet: {count} "
             f"of this size would give 80% power to detect g = 0.2 "
             f"(5 studies: {100 * r.power_with_5_more:.0f}%, 10 studies: "
             f"{100 * r.power_with_10_more:.0f}%).")

@@ -25,6 +25,17 @@ from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 
+__all__ = [
+    "DECLARED_COLUMNS",
+    "HEADER",
+    "VOCABULARY_FILE",
+    "Vocabulary",
+    "Word",
+    "level_label",
+    "load_vocabulary",
+    "vocabulary_beside",
+]
+
 VOCABULARY_FILE = "vocabulary.csv"
 #: Studies-CSV columns whose words a review declares in its vocabulary file.
 DECLARED_COLUMNS = (

@@ -173,11 +173,13 @@ def _check_cell(cell: dict[str, Any]) -> None:
     if not 0 <= cell["rho"] < 1:
         raise ValueError(f"design factor rho must be in [0, 1); got {cell['rho']!r}")
     if cell["sampling"] not in ("smd", "normal"):
-        raise ValueError(f"design factor sampling must be 'smd' or 'normal'; got {cell['sampling']!r}")
+        raise ValueError("design factor sampling must be 'smd' or 'normal'; "
+                         f"got {cell['sampling']!r}")
     cell["k"], cell["m"] = int(cell["k"]), int(cell["m"])
 
 
-def _draw(cell: dict[str, Any], reps: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _draw(cell: dict[str, Any], reps: int,
+          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(reps, k·m) effects and sampling variances of one chunk; study-major columns."""
     k, m, n = cell["k"], cell["m"], float(cell["n"])
     n1 = n2 = n / 2.0

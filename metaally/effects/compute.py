@@ -40,6 +40,20 @@ from metaally.data.studies import METRICS
 from metaally.effects.converters import cluster_adjust, mean_sd_from_median, se_from_ci
 from metaally.effects.escalc import escalc, hedges_c, log_odds_ratio_to_d, smd_variance_ls
 
+__all__ = [
+    "ARMS_POLICIES",
+    "Converted",
+    "DESIGN_POLICIES",
+    "EFFECT_COLUMNS",
+    "METRIC_EFFECTS",
+    "MetricEffect",
+    "RANGE_POLICIES",
+    "compute_effects",
+    "d_from_f2",
+    "d_from_r",
+    "t_from_p",
+]
+
 RANGE_POLICIES = ("endpoints", "midpoint", "low", "high")
 ARMS_POLICIES = ("stated", "two")
 DESIGN_POLICIES = ("between", "prepost")

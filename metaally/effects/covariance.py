@@ -23,6 +23,12 @@ import pandas as pd
 
 from metaally.effects.escalc import escalc
 
+__all__ = [
+    "Contrasts",
+    "arm_contrasts",
+    "shared_arm_covariance",
+]
+
 _MEASURES = ("MD", "SMD")
 
 

@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
-from metaally.models.inputs import effect_arrays
+from metaally.models.inputs import check_level, effect_arrays
 from metaally.models.printing import Printable, fmt_num
 
 __all__ = [
@@ -63,7 +63,6 @@ __all__ = [
     "SUMMARY_COLUMNS",
     "StudyTerms",
     "bayes_random_effects",
-    "check_level",
     "conditional",
     "describe_prior",
     "direct_grid",
@@ -898,15 +897,6 @@ def direct_grid(
     w = np.array(weights)
     _, m, s, _ = conditional(terms, mu_prior, tau, np.zeros(1))
     return Grid(tau, np.zeros(1), (w / w.sum())[:, None], m, s)
-
-
-def check_level(level: float) -> float:
-    lv = float(level)
-    if 1 < lv < 100:
-        lv /= 100
-    if not 0 < lv < 1:
-        raise ValueError(f"level must be between 0 and 1 (e.g. 0.95); got {level!r}")
-    return lv
 
 
 def bayes_random_effects(

@@ -39,14 +39,13 @@ from metaally.models.bayes import (
     StudyTerms,
     _Axis,
     bayes_random_effects,
-    check_level,
     conditional,
     describe_prior,
     integrate,
 )
 from metaally.models.bayes_multilevel import bayes_multilevel, che_terms
 from metaally.models.blocks import cluster_blocks
-from metaally.models.inputs import effect_arrays
+from metaally.models.inputs import check_level, effect_arrays
 from metaally.models.printing import Printable, fmt_num
 
 __all__ = [

@@ -55,6 +55,17 @@ from scipy.stats import norm
 from metaally.diagnostics.bias import egger_test
 from metaally.models.pooling import PooledGroup, pool_groups
 
+__all__ = [
+    "EGGER_ALPHA",
+    "FINDINGS_COLUMNS",
+    "I2_SUBSTANTIAL",
+    "MIN_DF",
+    "MIN_STUDIES_BIAS",
+    "RISK_LEVELS",
+    "optimal_information_size",
+    "summary_of_findings",
+]
+
 FINDINGS_COLUMNS: list[str] = [
     "grouping", "level", "k_studies", "k_effects", "participants", "estimate", "ci_low",
     "ci_high", "pi_low", "pi_high", "df", "i2", "loo_ci_includes_0", "risk_of_bias",

@@ -24,6 +24,15 @@ from typing import Any
 
 import pandas as pd
 
+__all__ = [
+    "FigureFile",
+    "ReportSection",
+    "markdown_html",
+    "render_html",
+    "table_html",
+    "write_html",
+]
+
 _MIME = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg",
          ".jpeg": "image/jpeg"}
 

@@ -24,6 +24,13 @@ from metaally.report.findings import summary_of_findings
 from metaally.report.html import FigureFile, ReportSection, write_html
 from metaally.report.tables import write_csv
 
+__all__ = [
+    "CODING_COLUMNS",
+    "OUTPUTS",
+    "ReportRun",
+    "run_report",
+]
+
 #: coding columns pooled level by level; their levels are the words the vocabulary beside
 #: the CSV declares (shown even when no study uses them), else those the data use
 CODING_COLUMNS: tuple[str, ...] = ("components", "technique", "outcome_component",
