@@ -195,9 +195,9 @@ def test_an_undefined_htz_test_falls_back_to_the_model_based_test():
     frame = result.to_frame()
     test = frame[frame["row_type"] == "test"].iloc[0]
     assert result.inference == "model" and test["inference"] == "model"
-    assert math.isnan(test["df_den"]) and 0 < test["pvalue"] < 1
+    assert math.isnan(test["df2"]) and 0 < test["pvalue"] < 1
     assert "its denominator df is -1.56" in result.note
-    assert test["k_studies"] == 7 and test["df_num"] == 5
+    assert test["k_studies"] == 7 and test["df1"] == 5
     assert set(frame.loc[frame["row_type"] == "left_out", "level"]) == set(result.left_out)
     assert (frame.loc[frame["row_type"] == "coefficient", "df"].isna()).all()
 
@@ -269,7 +269,7 @@ def test_update_reports_no_negative_df_blank_p_or_unsupported_claim(updated):
     for name in ("component_differences.csv", "technique_differences.csv"):
         frame = pd.read_csv(updated / name)
         test = frame[frame["row_type"] == "test"]
-        assert not (test["df_den"] <= 0).any() and not (test["df_num"] <= 0).any(), name
+        assert not (test["df2"] <= 0).any() and not (test["df1"] <= 0).any(), name
         assert not (test["statistic"].notna() & test["pvalue"].isna()).any(), name
     technique = pd.read_csv(updated / "technique_differences.csv")
     test = technique[technique["row_type"] == "test"].iloc[0]

@@ -106,7 +106,7 @@ def test_component_differences_match_clubsandwich():
     for name in ["estimate", "se", "df", "ci_low", "ci_high", "pvalue"]:
         np.testing.assert_allclose(coefs[name], ref[name], rtol=1e-5, atol=1e-7, err_msg=name)
     np.testing.assert_allclose(
-        [result.stat, result.df_num, result.df_den, result.pvalue],
+        [result.stat, result.df1, result.df2, result.pvalue],
         [ref["test"]["stat"], ref["test"]["df1"], ref["test"]["df2"], ref["test"]["pvalue"]],
         rtol=1e-5,
     )
@@ -361,9 +361,9 @@ def test_technique_differences_match_metafor():
         np.testing.assert_allclose(coefs[name], expected, rtol=1e-5, atol=1e-7, err_msg=name)
     test = ref["test"]
     np.testing.assert_allclose(
-        [result.stat, result.df_num, result.pvalue], [test["stat"], test["df1"], test["pvalue"]],
+        [result.stat, result.df1, result.pvalue], [test["stat"], test["df1"], test["pvalue"]],
         rtol=1e-5)
-    assert (test["df2"] is None) == math.isnan(result.df_den)
+    assert (test["df2"] is None) == math.isnan(result.df2)
     np.testing.assert_allclose([result.sigma2_study, result.sigma2_within],
                                [ref["sigma2_study"], ref["sigma2_within"]], rtol=1e-4)
     if result.inference == "model":
@@ -408,7 +408,7 @@ def test_differences_fall_back_to_model_based_when_clusters_run_out():
                        "c": ("y;z", [0.4, 0.6])})  # 3 studies for 3 coefficients
     result = ma.differences_by(data, "components")
     assert result.inference == "model"
-    assert math.isnan(result.df_den) and np.isfinite(result.pvalue)
+    assert math.isnan(result.df2) and np.isfinite(result.pvalue)
     assert result.coefficients["df"].isna().all()
 
 

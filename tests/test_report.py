@@ -150,10 +150,10 @@ def test_what_works_section_names_the_test_used(technique_tables):
     test = differences[differences["row_type"] == "test"].iloc[0]
     assert ("model-based" in test["level"]) == (test["inference"] == "model")
     if test["inference"] == "model":
-        assert f"model-based Wald χ²({test['df_num']:g})" in text
+        assert f"model-based Wald χ²({test['df1']:g})" in text
         assert "cluster-robust (CR2) test cannot be computed" in text
     robust = differences.copy()
-    robust.loc[robust["row_type"] == "test", ["level", "df_den", "inference"]] = [
+    robust.loc[robust["row_type"] == "test", ["level", "df2", "inference"]] = [
         "all equal (HTZ Wald)", 6.5, "CR2"]
     text = ally.what_works_section(by_technique, by_outcome, robust)
     assert "HTZ Wald F(" in text and "cannot be computed" not in text

@@ -456,15 +456,15 @@ def differences_text(
     table["p"] = [fmt_p(v) for v in coefs["pvalue"]]
     robust = inference == "CR2"
     if robust:
-        statistic = (f"F({test['df_num']:g}, {test['df_den']:.2f}) = {test['statistic']:.2f}")
+        statistic = (f"F({test['df1']:g}, {test['df2']:.2f}) = {test['statistic']:.2f}")
     else:
-        statistic = f"χ²({test['df_num']:g}) = {test['statistic']:.2f}"
+        statistic = f"χ²({test['df1']:g}) = {test['statistic']:.2f}"
     verdict = _verdict(test, nouns, noun, robust)
     if noun == "component":
         name = "HTZ Wald" if robust else "model-based Wald"
         text = (f"Test that all components are equal ({name}): {statistic}, "
                 f"p = {fmt_p(test['pvalue'])}: {verdict}.")
-        if not robust or test["df_den"] < 10:
+        if not robust or test["df2"] < 10:
             text += " With so few studies this test has little power."
         if not robust:
             text += (" A cluster-robust (CR2) test cannot be computed here: "
@@ -504,7 +504,7 @@ def differences_text(
 
 def _why_model(test: pd.Series, noun: str) -> str:
     """Why the robust test was not used, from the number of studies in the model."""
-    studies, levels = test.get("k_studies"), test["df_num"] + 1
+    studies, levels = test.get("k_studies"), test["df1"] + 1
     if pd.notna(studies) and studies > levels:
         return (f"with {fmt_count(int(studies), 'study')} for {levels:g} {noun} coefficients "
                 "its denominator degrees of freedom are not positive")
@@ -512,18 +512,18 @@ def _why_model(test: pd.Series, noun: str) -> str:
 
 
 def _inference(test: pd.Series) -> str:
-    """The test row's ``inference`` (frames written before that column: from df_den)."""
+    """The test row's ``inference`` (frames written before that column: from df2)."""
     value = test.get("inference")
     if isinstance(value, str) and value:
         return value
-    return "CR2" if pd.notna(test["df_den"]) else "model"
+    return "CR2" if pd.notna(test["df2"]) else "model"
 
 
 def _verdict(test: pd.Series, nouns: str, noun: str, robust: bool) -> str:
     """What the test supports: no claim of a difference from a test that is not robust."""
     if test["pvalue"] >= 0.05:
         return f"no evidence that the {nouns} differ"
-    if robust and test["df_den"] >= 4:
+    if robust and test["df2"] >= 4:
         return f"evidence that at least one {noun} differs"
     why = ("it is model-based" if not robust
            else "it rests on fewer than 4 denominator degrees of freedom")

@@ -100,6 +100,16 @@ class PooledGroup(Printable):
     note: str
     studies: pd.DataFrame
 
+    @property
+    def k(self) -> int:
+        """Effects pooled (the result protocol's ``k``; the tables call it ``k_effects``)."""
+        return self.k_effects
+
+    @property
+    def n_clusters(self) -> int:
+        """Studies pooled (the protocol's ``n_clusters``; the tables' ``k_studies``)."""
+        return self.k_studies
+
     def summary(self) -> str:
         """The group, its model, k, variance components and the pooled estimate's row."""
         title = "all included effects" if self.grouping == "overall" else (
@@ -249,11 +259,11 @@ class DifferencesResult(Printable):
 
     With multi-membership (a study targeting several components has several indicators
     equal to 1) a coefficient is that level's additive contribution, equal to the level's
-    mean only for studies targeting it alone.  ``stat``/``df_num``/``df_den``/``pvalue``
+    mean only for studies targeting it alone.  ``stat``/``df1``/``df2``/``pvalue``
     test that all coefficients are equal: the HTZ Wald test (Tipton & Pustejovsky 2015,
     *J. Educ. Behav. Stat.* 40:604–634), ``inference = "CR2"``; or, when there are too
     few studies for a cluster-robust variance (or the HTZ test's denominator df is not
-    positive), the model-based Wald chi-square test (``inference = "model"``, ``df_den``
+    positive), the model-based Wald chi-square test (``inference = "model"``, ``df2``
     NaN; metafor ``anova(rma.mv, X = L)``).  ``left_out`` names the levels with a single
     study, which are not in the model.
     """
@@ -265,8 +275,8 @@ class DifferencesResult(Printable):
     sigma2_study: float
     sigma2_within: float
     stat: float
-    df_num: float
-    df_den: float
+    df1: float
+    df2: float
     pvalue: float
     note: str
     n_clusters: int = 0
@@ -291,8 +301,8 @@ class DifferencesResult(Printable):
                 f"{fmt_num(row.se):>7} {fmt_num(row.df, 2):>6} {fmt_pvalue(row.pvalue):>7} "
                 f"{fmt_num(row.ci_low):>7} {fmt_num(row.ci_high):>7}"
             )
-        statistic = (f"F({fmt_num(self.df_num, 0)}, {fmt_num(self.df_den, 2)})" if robust
-                     else f"chi^2({fmt_num(self.df_num, 0)})")
+        statistic = (f"F({fmt_num(self.df1, 0)}, {fmt_num(self.df2, 2)})" if robust
+                     else f"chi^2({fmt_num(self.df1, 0)})")
         lines += [
             "",
             f"Test that all levels are equal ({_TEST_NAMES[self.inference]}): {statistic} = "
@@ -305,7 +315,7 @@ class DifferencesResult(Printable):
     def to_frame(self) -> pd.DataFrame:
         """Tidy table (``DIFFERENCES_COLUMNS``): one ``coefficient`` row per level, one
         ``left_out`` row per level left out (one study), then one ``test`` row holding the
-        inference: ``statistic``, ``df_num``, ``df_den`` (NaN for the chi-square test),
+        inference: ``statistic``, ``df1``, ``df2`` (NaN for the chi-square test),
         ``pvalue``, ``inference`` ("CR2" or "model") and, in ``k_studies``, the number of
         studies (clusters) in the model."""
         coefs = self.coefficients.assign(row_type="coefficient")
@@ -314,7 +324,7 @@ class DifferencesResult(Printable):
         test = pd.DataFrame([{
             "row_type": "test", "level": f"all equal ({_TEST_NAMES[self.inference]})",
             "k_studies": self.n_clusters, "statistic": self.stat,
-            "df_num": self.df_num, "df_den": self.df_den, "pvalue": self.pvalue,
+            "df1": self.df1, "df2": self.df2, "pvalue": self.pvalue,
             "note": self.note, "inference": self.inference,
         }])
         parts = [coefs, left_out, test] if self.left_out else [coefs, test]
@@ -323,7 +333,7 @@ class DifferencesResult(Printable):
 
 DIFFERENCES_COLUMNS: list[str] = [
     "row_type", "level", "k_studies", "k_effects", "estimate", "se", "df", "ci_low", "ci_high",
-    "pvalue", "statistic", "df_num", "df_den", "note", "inference",
+    "pvalue", "statistic", "df1", "df2", "note", "inference",
 ]
 
 
@@ -378,10 +388,10 @@ def differences_by(
     if inference == "CR2":
         robust = fit.robust(adjust="CR2")
         wald = robust.wald_test(constraints)
-        stat, df_den, pvalue = float(wald.stat), float(wald.df2), float(wald.pvalue)
-        if not (df_den > 0 and np.isfinite(pvalue)):  # the HTZ approximation breaks down
+        stat, df2, pvalue = float(wald.stat), float(wald.df2), float(wald.pvalue)
+        if not (df2 > 0 and np.isfinite(pvalue)):  # the HTZ approximation breaks down
             undefined = NOTE_HTZ_UNDEFINED.format(studies=fit.n_clusters, levels=len(present),
-                                                  df=fmt_num(df_den, 2))
+                                                  df=fmt_num(df2, 2))
             inference = "model"
         else:
             coef = robust.coef
@@ -389,7 +399,7 @@ def differences_by(
         coef = fit.coef.assign(df=math.nan)
         diff = constraints @ fit.coef["estimate"].to_numpy()
         stat = float(diff @ np.linalg.solve(constraints @ fit.vcov @ constraints.T, diff))
-        df_den, pvalue = math.nan, float(chi2.sf(stat, len(present) - 1))
+        df2, pvalue = math.nan, float(chi2.sf(stat, len(present) - 1))
     coefficients = pd.DataFrame({
         "level": present,
         "k_studies": [int(data.loc[indicators[c] > 0, "study_id"].nunique()) for c in present],
@@ -402,7 +412,7 @@ def differences_by(
     note = "; ".join(filter(None, [
         "multi-membership: coefficients add up for effects coded with several levels"
         if (indicators.sum(axis=1) > 1).any() else "",
-        NOTE_SMALL_DF if df_den < 4 else "",
+        NOTE_SMALL_DF if df2 < 4 else "",
         undefined or (NOTE_MODEL_BASED.format(studies=fit.n_clusters, levels=len(present))
                       if inference == "model" else ""),
         f"left out (one study only): {', '.join(left_out)}" if left_out else "",
@@ -410,7 +420,7 @@ def differences_by(
     return DifferencesResult(
         by=by, rho=rho, inference=inference, coefficients=coefficients,
         sigma2_study=float(fit.sigma2_study), sigma2_within=float(fit.sigma2_within),
-        stat=stat, df_num=float(len(present) - 1), df_den=df_den, pvalue=pvalue, note=note,
+        stat=stat, df1=float(len(present) - 1), df2=df2, pvalue=pvalue, note=note,
         n_clusters=int(fit.n_clusters), left_out=tuple(left_out),
     )
 

@@ -7,7 +7,7 @@ added or removed, every pooled estimate whose k or value moved (before -> after)
 the conclusions that flipped — a 95% CI that now includes or excludes 0, an estimate
 that changed sign, a test of differences whose verdict changed.  Only structured
 columns are read (``study_id``, ``es_id``, ``k_studies``, ``estimate``, ``ci_low``,
-``ci_high``, ``pvalue``, ``inference``, ``df_den``, ``row_type``).
+``ci_high``, ``pvalue``, ``inference``, ``df2``, ``row_type``).
 """
 
 from __future__ import annotations
@@ -260,7 +260,7 @@ def _test_verdict(frame: pd.DataFrame) -> str:
     if test["pvalue"] >= 0.05:
         return "no evidence of a difference"
     robust = inference == "CR2" or (not isinstance(inference, str) and
-                                    not is_missing(test["df_den"]))
-    if robust and test["df_den"] >= 4:
+                                    not is_missing(test["df2"]))
+    if robust and test["df2"] >= 4:
         return "evidence of a difference"
     return "p < 0.05 from a test that is not robust here"

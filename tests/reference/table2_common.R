@@ -22,14 +22,20 @@ parts <- strsplit(eff$components, ";", fixed = TRUE)
 
 # The CHE working model on d: V <- vcalc(vi, cluster = study_id, obs = es_id, rho),
 # rma.mv(yi, V, random = ~ 1 | study_id/es_id, REML); mods/intercept as in rma.mv.
+# nlminb at rel.tol 1e-10 first; where it reports no convergence (a flat REML surface),
+# optim's BFGS with reltol 1e-15 (DESIGN.md section 5: a second optimizer, tight settings).
+ctrl_optim <- list(optimizer = "optim", optmethod = "BFGS", reltol = 1e-15, maxit = 10000)
 che_model <- function(d, mods = NULL, intercept = TRUE) {
   V <- vcalc(vi, cluster = study_id, obs = es_id, rho = rho, data = d)
-  if (is.null(mods)) {
-    return(rma.mv(yi, V, random = ~ 1 | study_id / es_id, data = d, method = "REML",
-                  control = ctrl))
+  fit <- function(control) {
+    if (is.null(mods)) {
+      return(rma.mv(yi, V, random = ~ 1 | study_id / es_id, data = d, method = "REML",
+                    control = control))
+    }
+    rma.mv(d$yi, V, mods = mods, intercept = intercept, random = ~ 1 | study_id / es_id,
+           data = d, method = "REML", control = control)
   }
-  rma.mv(d$yi, V, mods = mods, intercept = intercept, random = ~ 1 | study_id / es_id,
-         data = d, method = "REML", control = ctrl)
+  tryCatch(fit(ctrl), error = function(e) fit(ctrl_optim))
 }
 
 # I^2 of a multilevel model (metafor FAQ, W = diag(1/vi)):
