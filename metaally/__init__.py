@@ -82,6 +82,11 @@ _EXPORTS: dict[str, str] = {
     "write_summary": "metaally.report.summary",
     "what_works_section": "metaally.report.summary",
     "small_study_section": "metaally.report.summary",
+    # publication bias: selection models and the modified SE for SMDs (issue 19)
+    "selection_model": "metaally.diagnostics.selection",
+    "SelectionModelResult": "metaally.diagnostics.selection",
+    "selection_plot": "metaally.plots.selection",
+    "modified_se": "metaally.diagnostics.bias",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from metaally.models.multilevel import multilevel
 from metaally.models.inputs import effect_arrays
+from metaally.models.multilevel import multilevel
 from metaally.models.printing import Printable, coef_table, fields_frame, fmt_num, pvalue_phrase
 from metaally.models.univariate import RandomEffectsResult, random_effects
 
@@ -43,6 +43,7 @@ class EggerResult(Printable):
     ``stat``/``pvalue`` test the slope on the standard error; ``limit_estimate``
     is the intercept, the effect expected for a study with standard error 0.
     ``df`` is the Satterthwaite df of the robust test (NaN for the z test).
+    ``se_used`` says which standard errors were used: "sqrt(vi)" or "sei as given".
     ``model`` is the fitted meta-regression (a ``RandomEffectsResult``, or the
     ``RobustResult`` of the CHE model when ``study`` was given).
     """
@@ -58,6 +59,7 @@ class EggerResult(Printable):
     limit_ci_high: float
     level: float
     model: Any
+    se_used: str = "sqrt(vi)"
 
     def summary(self) -> str:
         """Printout in the layout of metafor's ``print.regtest``."""
@@ -76,7 +78,7 @@ class EggerResult(Printable):
                 "Regression Test for Funnel Plot Asymmetry",
                 "",
                 f"Model:     {model}",
-                "Predictor: standard error",
+                f"Predictor: standard error ({self.se_used})",
                 f"k = {self.k}",
                 "",
                 f"Test for Funnel Plot Asymmetry: {stat}, {_p_phrase(self.pvalue)}",
@@ -91,8 +93,45 @@ class EggerResult(Printable):
                                    "limit_ci_low", "limit_ci_high"))
 
 
-def egger_test(yi: Any, vi: Any, study: Any = None, rho: float = 0.6) -> EggerResult:
+def modified_se(n1: Any, n2: Any) -> np.ndarray:
+    """Modified standard error of a standardized mean difference, √((n1 + n2)/(n1·n2)).
+
+    The usual SE of Hedges' g, √((n1 + n2)/(n1·n2) + g²/(2(n1 + n2))), contains g itself,
+    so large effects look imprecise and Egger's test and PET-PEESE find small-study
+    effects that are an artefact; this SE drops the g² term (Pustejovsky & Rodgers 2019,
+    Res Synth Methods 10(1):57–71).  Pass it as ``sei`` to :func:`egger_test` and
+    :func:`pet_peese`.
+    """
+    a = np.asarray(n1, dtype=float)
+    b = np.asarray(n2, dtype=float)
+    if a.shape != b.shape or np.any(~np.isfinite(a)) or np.any(~np.isfinite(b)) or np.any(
+            a <= 0) or np.any(b <= 0):
+        raise ValueError("n1 and n2 must be positive numbers of the same length")
+    return np.sqrt((a + b) / (a * b))
+
+
+def _precision(v: np.ndarray, sei: Any, kept: np.ndarray) -> tuple[np.ndarray, str]:
+    """The standard errors a small-study test uses: ``sei`` (rows ``kept``) or √vi."""
+    if sei is None:
+        return np.sqrt(v), "sqrt(vi)"
+    se = np.asarray(sei, dtype=float).ravel()
+    if se.shape[0] != kept.shape[0]:
+        raise ValueError(f"sei has {se.shape[0]} values but yi has {kept.shape[0]}")
+    se = se[kept]
+    if np.any(~np.isfinite(se)) or np.any(se <= 0):
+        raise ValueError("sei must be positive finite numbers")
+    return se, "sei as given"
+
+
+def egger_test(yi: Any, vi: Any, study: Any = None, rho: float = 0.6,
+               sei: Any = None) -> EggerResult:
     """Egger's regression test: the meta-regression yi = b0 + b1·sei + u_i + e_i.
+
+    ``sei``: the standard errors to test with, in place of √vi both as the predictor and
+    as the sampling SE of the model (metafor's ``regtest(yi, sei = sei)``).  For
+    standardized mean differences pass ``modified_se(n1, n2)``: √vi contains g, which
+    makes the test find asymmetry that is an artefact (Pustejovsky & Rodgers 2019); the
+    default √vi is right for effect sizes whose variance does not depend on the effect.
 
     Without ``study`` (independent effects) this is metafor's
     ``regtest(rma(yi, vi))``: a REML random-effects meta-regression on the
@@ -107,19 +146,21 @@ def egger_test(yi: Any, vi: Any, study: Any = None, rho: float = 0.6) -> EggerRe
     the same robust SE and df.
     """
     if study is None:
-        y, v, _, _ = effect_arrays(yi, vi)
+        y, v, _, kept = effect_arrays(yi, vi)
         if y.shape[0] < 3:
             raise ValueError("Egger's test needs at least 3 effect sizes")
+        se, se_used = _precision(v, sei, kept)
         n_studies = y.shape[0]
-        model: Any = random_effects(y, v, method="REML", test="z",
-                                    mods=pd.DataFrame({"sei": np.sqrt(v)}))
+        model: Any = random_effects(y, se**2, method="REML", test="z",
+                                    mods=pd.DataFrame({"sei": se}))
         test, level = "z", model.level
     else:
-        y, v, (s,), _ = effect_arrays(yi, vi, study, names=("study",))
+        y, v, (s,), kept = effect_arrays(yi, vi, study, names=("study",))
         n_studies = len(pd.unique(s))
         if n_studies < 3:
             raise ValueError("Egger's sandwich test needs at least 3 studies")
-        fit = multilevel(y, v, s, rho=rho, mods=pd.DataFrame({"sei": np.sqrt(v)}))
+        se, se_used = _precision(v, sei, kept)
+        fit = multilevel(y, se**2, s, rho=rho, mods=pd.DataFrame({"sei": se}))
         model = fit.robust(adjust="CR2")
         test, level = "CR2", fit.level
     intercept, slope = model.coef.iloc[0], model.coef.iloc[1]
@@ -135,6 +176,7 @@ def egger_test(yi: Any, vi: Any, study: Any = None, rho: float = 0.6) -> EggerRe
         limit_ci_high=float(intercept["ci_high"]),
         level=level,
         model=model,
+        se_used=se_used,
     )
 
 
@@ -502,8 +544,13 @@ def pet_peese(
     alternative: Literal["greater", "less"] = "greater",
     alpha: float = 0.05,
     level: float = 0.95,
+    sei: Any = None,
 ) -> PetPeeseResult:
     """PET-PEESE limit estimate (Stanley & Doucouliagos 2014, Res Synth Methods 5:60–78).
+
+    ``sei`` replaces √vi as the standard error (regressor and weights, vi = sei²); pass
+    ``modified_se(n1, n2)`` for standardized mean differences (Pustejovsky & Rodgers
+    2019; see :func:`egger_test`).
 
     PET is the weighted least-squares regression yi = b0 + b1·sei (weights
     1/vi, residual variance estimated, as R's ``lm(yi ~ sei, weights = 1/vi)``);
@@ -519,11 +566,13 @@ def pet_peese(
     """
     if alternative not in ("greater", "less"):
         raise ValueError(f"alternative must be 'greater' or 'less', not {alternative!r}")
-    y, v, _, _ = effect_arrays(yi, vi)
+    y, v, _, kept = effect_arrays(yi, vi)
     k = y.shape[0]
     if k < 3:
         raise ValueError("PET-PEESE needs at least 3 effect sizes")
-    pet = _wls_intercept(y, np.sqrt(v), 1.0 / v, level)
+    se, _ = _precision(v, sei, kept)
+    v = se**2
+    pet = _wls_intercept(y, se, 1.0 / v, level)
     peese = _wls_intercept(y, v, 1.0 / v, level)
     directed = pet["stat"] if alternative == "greater" else -pet["stat"]
     one_sided = float(stats.t.sf(directed, k - 2))
