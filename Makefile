@@ -100,3 +100,11 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+PUBLICATION_BIAS := results/publication_bias.csv figures/selection_function.png \
+                    figures/selection_function.svg
+
+figures: $(PUBLICATION_BIAS)
+
+$(PUBLICATION_BIAS) &: $(EFFECTS) $(PACKAGE) analyses/publication_bias.py | $(STAMP)
+	$(PLOT) analyses/publication_bias.py
