@@ -308,13 +308,22 @@ def _symmetric_jacobian(grad: Callable[[np.ndarray], np.ndarray], theta: np.ndar
     return (h + h.T) / 2
 
 
+def _at_bound(theta: np.ndarray, bounds: list[tuple[float, float]], scale: np.ndarray
+              ) -> np.ndarray:
+    """Which parameters lie within 1e-6·scale of a bound."""
+    lo = np.array([b[0] for b in bounds])
+    hi = np.array([b[1] for b in bounds])
+    return (theta - lo < 1e-6 * scale) | (hi - theta < 1e-6 * scale)
+
+
 def _maximise(neg_ll: Callable[[np.ndarray], float], neg_grad: Callable[[np.ndarray], np.ndarray],
-              start: np.ndarray, bounds: list[tuple[float, float]]) -> np.ndarray:
+              start: np.ndarray, bounds: list[tuple[float, float]], scale: np.ndarray
+              ) -> np.ndarray:
     """Minimise ``neg_ll`` within ``bounds``; returns the natural parameters.
 
     As metafor, BFGS runs on unconstrained parameters (exp for (0, ∞), a scaled
     logistic for (a, b)); then Newton steps with the Richardson Hessian polish the
-    parameters not at a bound until the gradient is below 1e-10.
+    parameters not at a bound (within 1e-6·``scale``) until the gradient is below 1e-10.
     """
     lo = np.array([b[0] for b in bounds])
     hi = np.array([b[1] for b in bounds])
@@ -342,7 +351,7 @@ def _maximise(neg_ll: Callable[[np.ndarray], float], neg_grad: Callable[[np.ndar
                             method="BFGS", options={"gtol": 1e-9, "maxiter": 2000})
     theta = to_natural(res.x)
     for _ in range(20):
-        interior = (theta - lo > 1e-6 * (1 + np.abs(lo))) & (hi - theta > 1e-6 * (1 + np.abs(hi)))
+        interior = ~_at_bound(theta, bounds, scale)
         if not interior.any():
             break
         sub = lambda t, th=theta, m=interior: neg_grad(_embed(t, th, m))[m]  # noqa: E731
@@ -563,14 +572,14 @@ def selection_model(
         bounds = [(-np.inf, np.inf)] * p + [(0.0, np.inf)] + list(zip(lo_d, hi_d, strict=True))
     neg_ll = lambda t: -float(np.sum(problem.loglik_i(t, fixed_tau2)))  # noqa: E731
     neg_grad = lambda t: -problem.score_i(t, fixed_tau2).sum(axis=0)  # noqa: E731
-    theta = _maximise(neg_ll, neg_grad, start, bounds)
+    # closeness to a bound: relative to the sampling variances for tau^2, to 1 + |bound| for δ
+    scale = np.concatenate([np.ones(p), [] if tau2_fixed else [float(np.mean(v))],
+                            1.0 + np.maximum(np.abs(lo_d), np.abs(hi_d))])
+    theta = _maximise(neg_ll, neg_grad, start, bounds, scale)
     loglik = -neg_ll(theta)
 
     # which estimates are at a bound: their SE is not defined
-    lo = np.array([b[0] for b in bounds])
-    hi = np.array([b[1] for b in bounds])
-    at_bound = (np.abs(theta - lo) < 1e-6 * (1 + np.abs(lo))) | (
-        np.abs(hi - theta) < 1e-6 * (1 + np.abs(hi)))
+    at_bound = _at_bound(theta, bounds, scale)
     n_tau = 0 if tau2_fixed else 1
     if np.any(at_bound[p + n_tau:]):
         warnings.warn("one or more delta estimates are at their lower or upper bound; their "
@@ -625,7 +634,7 @@ def selection_model(
         keep = np.r_[0:p, p + 1:theta.size]
         neg0 = lambda t: -float(np.sum(problem.loglik_i(t, 0.0)))  # noqa: E731
         grad0 = lambda t: -problem.score_i(t, 0.0).sum(axis=0)  # noqa: E731
-        t0 = _maximise(neg0, grad0, start[keep], [bounds[j] for j in keep])
+        t0 = _maximise(neg0, grad0, start[keep], [bounds[j] for j in keep], scale[keep])
         lrt_tau2 = max(0.0, -2 * (-neg0(t0) - loglik))
         lrt_tau2_p = float(stats.chi2.sf(lrt_tau2, 1))
     lrt = max(0.0, -2 * (ml.loglik - loglik))
