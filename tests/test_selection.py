@@ -165,3 +165,34 @@ def test_selection_plot_draws_on_a_given_axes():
     plt.close(fig)
     with pytest.raises(ValueError, match="selection_model result"):
         ma.selection_plot("not a result")
+
+
+@pytest.mark.parametrize("sel_type", ["beta", "halfnorm", "negexp", "logistic", "power"])
+@pytest.mark.parametrize("alternative", ["greater", "two.sided"])
+def test_fixed_grid_quadrature_equals_adaptive_quadrature(sel_type, alternative):
+    """A_i = ∫ w(p(y)) φ(y; μ, v + τ²) dy on the fixed z-grid equals scipy's adaptive quad
+    (QUADPACK, as R's integrate) to 1e-9, for steep weights (δ at 30) and a threshold."""
+    from scipy import integrate
+
+    from metaally.diagnostics import selection as s
+
+    spec = s._spec(sel_type, 2)
+    delta = np.array([0.4, 3.0]) if sel_type == "beta" else np.array([30.0])
+    threshold = 0.0 if sel_type == "beta" else 0.05
+    quad = s._quadrature(alternative, spec.pval_min, threshold)
+    mu = np.array([-0.3, 0.1, 0.8])
+    v = np.array([0.02, 0.05, 0.01])
+    tau2 = 0.03
+    sd_z, mu_z = np.sqrt((v + tau2) / v), mu / np.sqrt(v)
+    ours = s._continuous_area(mu_z, sd_z, quad, lambda p: np.exp(
+        s._log_weight(sel_type, p, delta, threshold)))
+    for i in range(mu.size):
+        def integrand(y, i=i):
+            p = np.clip(s._pvalue(np.array(y / np.sqrt(v[i])), alternative), spec.pval_min,
+                        1 - spec.pval_min)
+            w = np.exp(s._log_weight(sel_type, p, delta, threshold))
+            return float(w * stats.norm.pdf(y, mu[i], np.sqrt(v[i] + tau2)))
+        points = sorted({float(z * np.sqrt(v[i])) for z in quad.z[[0, -1]]})
+        ref = sum(integrate.quad(integrand, a, b, epsabs=0, epsrel=1e-13, limit=500)[0]
+                  for a, b in [(-np.inf, points[0]), (points[0], points[1]), (points[1], np.inf)])
+        assert ours[i] == pytest.approx(ref, rel=1e-9)
