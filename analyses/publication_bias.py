@@ -53,7 +53,8 @@ def selection_rows(base: dict, yi, vi, study=None) -> list[dict]:
              "ci_low": sel.ci_low, "ci_high": sel.ci_high, "stat": sel.stat,
              "pvalue": sel.pvalue, "delta": sel.delta[1], "lrt": sel.lrt,
              "lrt_pvalue": sel.lrt_pvalue,
-             "note": ("cluster-robust SEs, " + f"{sel.n_clusters} studies") if study is not None
+             "note": (f"cluster-robust SEs, {sel.n_clusters} studies; robust Wald p of delta = 1: "
+                      f"{sel.delta_pvalue[1]:.4f}") if study is not None
              else "adjusted estimate; delta = weight of p > .025 relative to p <= .025"}]
 
 

@@ -196,3 +196,11 @@ def test_fixed_grid_quadrature_equals_adaptive_quadrature(sel_type, alternative)
         ref = sum(integrate.quad(integrand, a, b, epsabs=0, epsrel=1e-13, limit=500)[0]
                   for a, b in [(-np.inf, points[0]), (points[0], points[1]), (points[1], np.inf)])
         assert ours[i] == pytest.approx(ref, rel=1e-9)
+
+
+def test_clustered_fit_reports_no_lrt_pvalue():
+    """A composite likelihood ratio is not χ²: with ``study`` only Wald tests are reported."""
+    yi, vi = _data()
+    sel = ma.selection_model(ma.random_effects(yi, vi, method="ML"), study=np.arange(yi.size) // 2)
+    assert np.isnan(sel.lrt_pvalue) and np.isnan(sel.lrt_tau2_pvalue)
+    assert np.isfinite(sel.delta_pvalue[1])

@@ -392,7 +392,9 @@ class SelectionModelResult(Printable):
     is truncated at the lower bound of δ, as metafor's.  ``lrt`` tests all
     estimated δ at their "no selection" values (df ``lrt_df``) against the ML
     random-effects model (log-likelihood ``loglik0``).  With ``study`` the
-    covariance is cluster-robust (``vcov_type="robust"``, ``n_clusters``).
+    covariance is cluster-robust (``vcov_type="robust"``, ``n_clusters``) and the LRT
+    p-values are NaN: a composite likelihood ratio is not χ²-distributed; the robust
+    Wald tests (``delta_pvalue``, ``coef``) are the tests to read.
     """
 
     k: int
@@ -639,6 +641,9 @@ def selection_model(
         lrt_tau2_p = float(stats.chi2.sf(lrt_tau2, 1))
     lrt = max(0.0, -2 * (ml.loglik - loglik))
     lrt_df = int(free.sum())
+    lrt_p = float(stats.chi2.sf(lrt, lrt_df))
+    if vcov_type == "robust":   # a composite likelihood ratio is not χ²: use the robust Wald tests
+        lrt_p = lrt_tau2_p = float("nan")
     return SelectionModelResult(
         k=k, p=p, estimate=float(beta[0]), se=float(se_b[0]), stat=float(stat_b[0]),
         pvalue=float(coef["pvalue"].iloc[0]), ci_low=float(coef["ci_low"].iloc[0]),
@@ -646,7 +651,7 @@ def selection_model(
         tau2=tau2, tau2_se=tau2_se, delta=delta, delta_se=delta_se, delta_stat=d_stat,
         delta_pvalue=2 * stats.norm.sf(np.abs(d_stat)), delta_ci_low=d_low,
         delta_ci_high=delta + crit * delta_se,
-        lrt=lrt, lrt_df=lrt_df, lrt_pvalue=float(stats.chi2.sf(lrt, lrt_df)),
+        lrt=lrt, lrt_df=lrt_df, lrt_pvalue=lrt_p,
         lrt_tau2=lrt_tau2, lrt_tau2_pvalue=lrt_tau2_p, loglik=loglik, loglik0=float(ml.loglik),
         type=type, steps=steps_arr, alternative=alternative, interval_counts=counts,
         level=result.level, tau2_fixed=tau2_fixed, vcov_type=vcov_type, n_clusters=n_clusters,
