@@ -30,7 +30,8 @@ MIN_STUDIES = 10
 THRESHOLD_NOTE = (f"fewer than {MIN_STUDIES} studies: too few for any publication-bias method "
                   "(Sterne et al. 2011, BMJ 343:d4002)")
 COLUMNS = ["analysis", "k_studies", "k_effects", "method", "se_type", "estimate", "ci_low",
-           "ci_high", "stat", "pvalue", "delta", "lrt", "lrt_pvalue", "k0", "note"]
+           "ci_high", "stat", "pvalue", "delta", "lrt", "lrt_pvalue", "k_per_interval", "k0",
+           "note"]
 
 
 def analyses(effects: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -53,6 +54,7 @@ def selection_rows(base: dict, yi, vi, study=None) -> list[dict]:
              "ci_low": sel.ci_low, "ci_high": sel.ci_high, "stat": sel.stat,
              "pvalue": sel.pvalue, "delta": sel.delta[1], "lrt": sel.lrt,
              "lrt_pvalue": sel.lrt_pvalue,
+             "k_per_interval": ";".join(str(int(n)) for n in sel.interval_counts),
              "note": (f"cluster-robust SEs, {sel.n_clusters} studies; robust Wald p of delta = 1: "
                       f"{sel.delta_pvalue[1]:.4f}") if study is not None
              else "adjusted estimate; delta = weight of p > .025 relative to p <= .025"}]

@@ -65,9 +65,12 @@ def publication_bias_markdown(table: pd.DataFrame, min_studies: int = 10) -> str
             continue
         parts = []
         if f.selection is not None:
+            above = int(str(f.selection["k_per_interval"]).split(";")[-1])
             parts.append(f"3PSM selection model {_ci(f.selection)}, relative weight of "
                          f"non-significant results {f.selection['delta']:.2f} (LRT p = "
-                         f"{f.selection['lrt_pvalue']:.3f})")
+                         f"{f.selection['lrt_pvalue']:.3f}; {above} "
+                         f"{'study' if above == 1 else 'studies'} with p > .025, on which "
+                         "that weight rests)")
         if f.egger_modified is not None and f.egger_vi is not None:
             parts.append(f"Egger's test p = {f.egger_modified['pvalue']:.3f} with the modified "
                          f"SE (p = {f.egger_vi['pvalue']:.3f} with the usual SE)")

@@ -38,22 +38,24 @@ def selection_plot(
             fig, ax = plt.subplots(figsize=(5.5, 4.0), layout="constrained")
         if result.type == "stepfun":
             edges = np.concatenate([[0.0], result.steps])
-            ax.stairs(result.delta, edges, color=style.POOLED, linewidth=1.6,
+            ax.stairs(result.delta, edges, baseline=None, color=style.POOLED, linewidth=1.6,
                       label="estimated weight")
+            top = float(np.max(result.delta))
         else:
             grid = np.linspace(0.0, 1.0, 1001)
-            ax.plot(grid, result.weight(grid), color=style.POOLED, linewidth=1.6,
-                    label="estimated weight")
+            weight = result.weight(grid)
+            ax.plot(grid, weight, color=style.POOLED, linewidth=1.6, label="estimated weight")
+            top = float(np.max(weight[np.isfinite(weight)]))
         ax.axhline(1.0, color=style.GUIDE, linewidth=0.8, linestyle="--", zorder=0)
         if pvalues is not None:
             pv = np.asarray(pvalues, dtype=float)
             ax.plot(pv, np.zeros_like(pv), "|", color=style.INK, markersize=10,
                     label="observed p-values")
         ax.set_xlim(0.0, 1.0)
-        ax.set_ylim(bottom=0.0)
+        ax.set_ylim(0.0, 1.15 * max(top, 1.0))
         sided = "two-sided" if result.alternative == "two.sided" else "one-sided"
         ax.set_xlabel(f"p-value ({sided})")
         ax.set_ylabel("relative likelihood of selection")
         ax.set_title(title if title is not None else f"Selection function ({result.type})")
-        ax.legend(loc="upper right", frameon=False)
+        ax.legend(loc="lower right", frameon=False)
     return ax.figure
