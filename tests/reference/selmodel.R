@@ -12,12 +12,12 @@
 # come from a Hessian taken across the bound; the tests then compare the estimates only.
 suppressMessages({library(metafor); library(jsonlite)})
 # The cases run in parts, in parallel (the continuous types take minutes per fit in R):
-#   for p in hackshaw published gen_a gen_b gen_c gen_d; do Rscript tests/reference/selmodel.R $p & done
+#   for p in hackshaw published gen_a gen_b gen_c gen_d gen_e; do Rscript tests/reference/selmodel.R $p & done
 # each writes tests/reference/.selmodel_<part>.json after every case; then
 #   Rscript tests/reference/selmodel.R merge
 # writes tests/reference/selmodel.json (and removes the part files).
 part <- commandArgs(trailingOnly = TRUE)[1]
-stopifnot(part %in% c("hackshaw", "published", "gen_a", "gen_b", "gen_c", "gen_d", "merge"))
+stopifnot(part %in% c("hackshaw", "published", "gen_a", "gen_b", "gen_c", "gen_d", "gen_e", "merge"))
 stopifnot(packageVersion("metafor") >= "3.8")
 
 int_ctrl <- list(rel.tol = 1e-12, subdivisions = 2000L)
@@ -99,6 +99,14 @@ for (t in types[3:4]) add_case(paste0("hackshaw1998_", t, "_less"), h$yi, h$vi, 
 add_case("hackshaw1998_stepfun_reml_input", h$yi, h$vi, method = "REML", type = "stepfun",
          source = "dat.hackshaw1998 (REML input: selmodel refits by ML)")
 
+}
+
+# power with a moderator where its delta is interior (in the generated data it is at 0)
+if (part == "gen_e") {
+add_case("hackshaw1998_power_year", h$yi, h$vi, mods = cbind(year = h$year - 1990),
+         type = "power", source = "dat.hackshaw1998 (moderator: publication year - 1990)")
+}
+if (part == "published") {
 # Cohen (1981): validity of student ratings (Fisher z); help(selmodel), steps .025/.10/.50/1
 co <- escalc(measure = "ZCOR", ri = ri, ni = ni, data = dat.cohen1981)
 add_case("cohen1981_stepfun_4", co$yi, co$vi, type = "stepfun", steps = c(.025, .10, .50, 1),
@@ -153,7 +161,7 @@ if (part != "merge") {
   write_part(file.path("tests", "reference", paste0(".selmodel_", part, ".json")), cases)
   quit(save = "no")
 }
-parts <- c("hackshaw", "published", "gen_a", "gen_b", "gen_c", "gen_d")
+parts <- c("hackshaw", "published", "gen_a", "gen_b", "gen_c", "gen_d", "gen_e")
 for (p in parts) {
   f <- file.path("tests", "reference", paste0(".selmodel_", p, ".json"))
   cases <- c(cases, fromJSON(f, simplifyVector = FALSE))
