@@ -64,6 +64,8 @@ OUT_network             := results/network_coef.csv results/network_pscores.csv 
                            $(foreach f,network_graph network_league network_forest network_ranking,\
                              figures/$(f).png figures/$(f).svg)
 OUT_planning            := results/studies_needed.csv results/coverage_small_k.csv
+OUT_publication_bias    := results/publication_bias.csv figures/selection_function.png \
+                           figures/selection_function.svg
 OUT_bayes_by_component  := results/bayes_by_component.csv results/bayes_prior_sensitivity.csv \
                            figures/forest_bayes.png figures/forest_bayes.svg
 OUT_summary_of_findings := results/summary_of_findings.csv
@@ -74,7 +76,7 @@ OUT_changes             := results/changes.md
 # scripts reading only results/effects.csv (their stamp: script + effects + package)
 FROM_EFFECTS := pool_by_component pool_by_technique forest_plots forest_by_technique funnel_plot \
                 evidence_gap_map small_study influence planning bayes_by_component \
-                summary_of_findings
+                summary_of_findings publication_bias
 SCRIPTS      := effects_table $(FROM_EFFECTS) sensitivity network summary_report report_html changes
 
 figures: $(EFFECTS) $(foreach s,$(SCRIPTS),$(OUT_$(s)))
@@ -101,7 +103,7 @@ $(S)/network: analyses/network.py $(DATA) $(EFFECTS) $(PACKAGE) | $(STAMP)
 SUMMARY_READS := $(EFFECTS) $(OUT_pool_by_component) $(OUT_pool_by_technique) \
                  results/sensitivity.csv results/small_study.csv results/leave_one_out.csv \
                  $(OUT_network) $(OUT_planning) $(OUT_bayes_by_component) \
-                 $(OUT_summary_of_findings)
+                 $(OUT_summary_of_findings) $(OUT_publication_bias)
 $(S)/summary_report: analyses/summary_report.py $(SUMMARY_READS) $(PACKAGE) | $(STAMP)
 	$(RUN) analyses/summary_report.py
 	@mkdir -p $(S) && touch $@

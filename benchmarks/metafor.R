@@ -65,4 +65,10 @@ t <- elapsed(p <- permutest(fit, iter = iter, progbar = FALSE, seed = 1))
 out$permutest <- list(seconds = t, iter = iter, stat = c(fit$zval), qm = fit$QM,
                       pvalue_perm = p$pval, qm_pvalue_perm = p$QMp)
 
+# selmodel(): 3PSM (stepfun, steps 0.025) with metafor's default settings, after rma(ML)
+d <- read("selmodel")
+t <- elapsed(sel <- selmodel(rma(d$yi, d$vi, method = "ML"), type = "stepfun", steps = 0.025))
+out$selmodel <- list(seconds = t, k = nrow(d), estimate = c(sel$beta), se = sel$se,
+                     tau2 = sel$tau2, delta = sel$delta[2])
+
 write_json(out, out_path, digits = NA, auto_unbox = TRUE, na = "null")

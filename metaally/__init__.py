@@ -137,6 +137,11 @@ _EXPORTS: dict[str, str] = {
     "FitResult": "metaally.models.protocol",
     "FittedModel": "metaally.models.protocol",
     "ClusteredModel": "metaally.models.protocol",
+    # publication bias: selection models and the modified SE for SMDs
+    "selection_model": "metaally.diagnostics.selection",
+    "SelectionModelResult": "metaally.diagnostics.selection",
+    "selection_plot": "metaally.plots.selection",
+    "modified_se": "metaally.diagnostics.bias",
 }
 
 __all__ = sorted(_EXPORTS)

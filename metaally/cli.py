@@ -13,6 +13,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+__all__ = [
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_PROBLEMS",
+    "main",
+]
+
 EXIT_OK = 0
 EXIT_PROBLEMS = 2
 EXIT_INTERRUPTED = 130

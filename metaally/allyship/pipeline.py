@@ -23,6 +23,7 @@ from metaally.allyship.bayes_text import bayes_facts, bayes_sensitivity_table, b
 from metaally.allyship.methods import methods_markdown
 from metaally.allyship.network_text import network_section
 from metaally.allyship.planning_text import planning_section
+from metaally.allyship.publication_bias_text import publication_bias_markdown
 from metaally.allyship.report import small_study_section, what_works_section, write_summary
 from metaally.allyship.review import (
     component_differences,
@@ -436,6 +437,7 @@ def summary(review: Review) -> None:
             sensitivity_markdown(t("sensitivity.csv"), labels=review.labels),
             small_study_section(t("small_study.csv"), t("leave_one_out.csv"),
                                 effects, labels=review.labels),
+            publication_bias_markdown(t("publication_bias.csv")),
             planning_section(t("studies_needed.csv"), t("coverage_small_k.csv"),
                              labels=review.labels),
             methods,

@@ -33,6 +33,31 @@ from metaally.data.vocabulary import (
     vocabulary_beside,
 )
 
+__all__ = [
+    "CLUSTER_COLUMNS",
+    "COLUMNS",
+    "COMPARATORS",
+    "COMPARATOR_WORDS",
+    "Column",
+    "DESIGNS",
+    "DIRECTIONS",
+    "METRICS",
+    "METRIC_COLUMNS",
+    "Metric",
+    "REQUIRED_COLUMNS",
+    "ROLES",
+    "Rule",
+    "SCHEMA",
+    "SIGNS",
+    "STUDY_LEVEL",
+    "StudiesValidationError",
+    "VocabularyArg",
+    "YEAR_MAX",
+    "load_studies",
+    "resolve_vocabulary",
+    "validate_file",
+]
+
 # --------------------------------------------------------------------------- schema
 
 COMPARATORS = ("control", "active")

@@ -34,6 +34,7 @@ __all__ = [
     "RankTestResult",
     "TrimFillResult",
     "egger_test",
+    "modified_se",
     "pet_peese",
     "rank_test",
     "trim_and_fill",
@@ -52,10 +53,11 @@ def _p_phrase(p: float) -> str:
 
 def _effects(
     result: Any, vi: Any, what: str, clustered: bool = False
-) -> tuple[np.ndarray, np.ndarray, FittedModel | None]:
-    """``(yi, vi, model)`` of a fitted model result (intercept-only), or of the arrays
-    ``yi`` (given as ``result``) and ``vi`` (then ``model`` is None).  A clustered model
-    is accepted only where ``clustered`` is true."""
+) -> tuple[np.ndarray, np.ndarray, FittedModel | None, np.ndarray]:
+    """``(yi, vi, model, kept)`` of a fitted model result (intercept-only), or of the arrays
+    ``yi`` (given as ``result``) and ``vi`` (then ``model`` is None); ``kept`` marks the
+    input rows used (rows with a missing value are dropped).  A clustered model is
+    accepted only where ``clustered`` is true."""
     if isinstance(result, FittedModel):
         if vi is not None:
             raise ValueError(f"{what}: give a fitted model result or yi and vi, not both")
@@ -66,11 +68,11 @@ def _effects(
                 f"{what} assumes independent effects; for several effects per study use "
                 "egger_test on the multilevel result, or aggregate() to one effect per study"
             )
-        return result.yi, result.vi, result
+        return result.yi, result.vi, result, np.ones(result.yi.shape[0], dtype=bool)
     if vi is None:
         raise ValueError(f"{what} needs vi with yi (or a fitted model result)")
-    y, v, _, _ = effect_arrays(result, vi)
-    return y, v, None
+    y, v, _, kept = effect_arrays(result, vi)
+    return y, v, None, kept
 
 
 # --------------------------------------------------------------------------- Egger
@@ -87,6 +89,7 @@ class EggerResult(Printable):
     effects when they are independent).
     ``model`` is the fitted meta-regression (a ``RandomEffectsResult``, or the
     ``RobustResult`` of the CHE model when ``study`` was given).
+    ``se_used`` says which standard errors were used: "sqrt(vi)" or "sei as given".
     """
 
     k: int
@@ -100,6 +103,7 @@ class EggerResult(Printable):
     limit_ci_high: float
     level: float
     model: Any
+    se_used: str = "sqrt(vi)"
 
     def summary(self) -> str:
         """Printout in the layout of metafor's ``print.regtest``."""
@@ -121,7 +125,7 @@ class EggerResult(Printable):
                 "Regression Test for Funnel Plot Asymmetry",
                 "",
                 f"Model:     {model}",
-                "Predictor: standard error",
+                f"Predictor: standard error ({self.se_used})",
                 f"k = {self.k}",
                 "",
                 f"Test for Funnel Plot Asymmetry: {stat}, {_p_phrase(self.pvalue)}",
@@ -136,13 +140,50 @@ class EggerResult(Printable):
                                    "limit_ci_low", "limit_ci_high"))
 
 
+def modified_se(n1: Any, n2: Any) -> np.ndarray:
+    """Modified standard error of a standardized mean difference, √((n1 + n2)/(n1·n2)).
+
+    The usual SE of Hedges' g, √((n1 + n2)/(n1·n2) + g²/(2(n1 + n2))), contains g itself,
+    so large effects look imprecise and Egger's test and PET-PEESE find small-study
+    effects that are an artefact; this SE drops the g² term (Pustejovsky & Rodgers 2019,
+    Res Synth Methods 10(1):57–71).  Pass it as ``sei`` to :func:`egger_test` and
+    :func:`pet_peese`.
+    """
+    a = np.asarray(n1, dtype=float)
+    b = np.asarray(n2, dtype=float)
+    if a.shape != b.shape or np.any(~np.isfinite(a)) or np.any(~np.isfinite(b)) or np.any(
+            a <= 0) or np.any(b <= 0):
+        raise ValueError("n1 and n2 must be positive numbers of the same length")
+    return np.sqrt((a + b) / (a * b))
+
+
+def _precision(v: np.ndarray, sei: Any, kept: np.ndarray) -> tuple[np.ndarray, str]:
+    """The standard errors a small-study test uses: ``sei`` (rows ``kept``) or √vi."""
+    if sei is None:
+        return np.sqrt(v), "sqrt(vi)"
+    se = np.asarray(sei, dtype=float).ravel()
+    if se.shape[0] != kept.shape[0]:
+        raise ValueError(f"sei has {se.shape[0]} values but yi has {kept.shape[0]}")
+    se = se[kept]
+    if np.any(~np.isfinite(se)) or np.any(se <= 0):
+        raise ValueError("sei must be positive finite numbers")
+    return se, "sei as given"
+
+
 def egger_test(
-    result: Any, vi: Any = None, study: Any = None, rho: float = 0.6
+    result: Any, vi: Any = None, study: Any = None, rho: float = 0.6, sei: Any = None
 ) -> EggerResult:
     """Egger's regression test: the meta-regression yi = b0 + b1·sei + u_i + e_i.
 
     ``result``: a fitted intercept-only model, or the effect sizes ``yi`` (then give
     ``vi``, and ``study`` for several effects per study).
+
+    ``sei``: the standard errors to test with, in place of √vi both as the predictor and
+    as the sampling SE of the model (metafor's ``regtest(yi, sei = sei)``), one per row
+    of ``yi`` (or of the result's data).  For standardized mean differences pass
+    ``modified_se(n1, n2)``: √vi contains g, which makes the test find asymmetry that is
+    an artefact (Pustejovsky & Rodgers 2019); the default √vi is right for effect sizes
+    whose variance does not depend on the effect.
 
     Independent effects (a ``RandomEffectsResult``, or ``yi, vi`` without ``study``):
     metafor's ``regtest(res)``, the model refitted with the standard error
@@ -160,22 +201,24 @@ def egger_test(
         raise ValueError("Egger's test: a fitted model result carries its study; drop study=")
     model: FittedModel | None = None
     if study is None:
-        y, v, model = _effects(result, vi, "Egger's test", clustered=True)
+        y, v, model, kept = _effects(result, vi, "Egger's test", clustered=True)
     clustered = study is not None or is_clustered(model)
     if not clustered:
-        sei = pd.DataFrame({"sei": np.sqrt(v)})
+        se, se_used = _precision(v, sei, kept)
+        v = se**2
+        predictor = pd.DataFrame({"sei": se})
         if y.shape[0] < 3:
             raise ValueError("Egger's test needs at least 3 effect sizes")
         n_clusters = y.shape[0]
         settings = ({"method": "REML", "test": "z"} if model is None else
                     {"method": model.method, "test": model.test, "level": model.level})
-        fit: Any = random_effects(y, v, mods=sei, **settings)
+        fit: Any = random_effects(y, v, mods=predictor, **settings)
         test, level = fit.test, fit.level
     else:
         if model is None:
             if vi is None:
                 raise ValueError("Egger's test needs vi with yi (or a fitted model result)")
-            y, v, (s,), _ = effect_arrays(result, vi, study, names=("study",))
+            y, v, (s,), kept = effect_arrays(result, vi, study, names=("study",))
             che = {"rho": rho}
             adjust = "CR2"
         else:
@@ -183,11 +226,13 @@ def egger_test(
             che = {"rho": model.rho, "es_id": model.es_id, "method": model.method,
                    "level": model.level}
             adjust = model.adjust if isinstance(model, RobustResult) else "CR2"
-        sei = pd.DataFrame({"sei": np.sqrt(v)})
+        se, se_used = _precision(v, sei, kept)
+        v = se**2
+        predictor = pd.DataFrame({"sei": se})
         n_clusters = len(pd.unique(pd.Series(s, dtype=object)))
         if n_clusters < 3:
             raise ValueError("Egger's sandwich test needs at least 3 studies")
-        fit = multilevel(y, v, s, mods=sei, **che).robust(adjust=adjust)
+        fit = multilevel(y, v, s, mods=predictor, **che).robust(adjust=adjust)
         test, level = adjust, fit.level
     intercept, slope = fit.coef.iloc[0], fit.coef.iloc[1]
     return EggerResult(
@@ -202,6 +247,7 @@ def egger_test(
         limit_ci_high=float(intercept["ci_high"]),
         level=level,
         model=fit,
+        se_used=se_used,
     )
 
 
@@ -238,7 +284,9 @@ def rank_test(result: Any, vi: Any = None) -> RankTestResult:
     """Begg & Mazumdar (1994) rank correlation test, as metafor's ``ranktest``.
 
     ``result``: a fitted intercept-only univariate model (its yi and vi are used), or
-    the effect sizes ``yi`` (then give ``vi``).
+    the effect sizes ``yi`` (then give ``vi``).  ``sei`` replaces √vi as the standard
+    error (regressor and weights, vi = sei²); pass ``modified_se(n1, n2)`` for
+    standardized mean differences (Pustejovsky & Rodgers 2019; see :func:`egger_test`).
 
     With the fixed-effect estimate θ̂ = Σ wᵢyᵢ / Σ wᵢ (wᵢ = 1/vᵢ) and its
     variance v̄ = 1/Σ wᵢ, the standardised effects yᵢ* = (yᵢ − θ̂)/√(vᵢ − v̄) are
@@ -248,7 +296,7 @@ def rank_test(result: Any, vi: Any = None) -> RankTestResult:
     k ≤ ``EXACT_RANK_TEST_MAX_K``), otherwise from the normal approximation
     with the tie-corrected variance of Kendall's S, no continuity correction.
     """
-    y, v, _ = _effects(result, vi, "the rank test")
+    y, v, _, _ = _effects(result, vi, "the rank test")
     k = y.shape[0]
     if k < 3:
         raise ValueError("the rank test needs at least 3 effect sizes")
@@ -412,7 +460,7 @@ def trim_and_fill(
         raise ValueError(f"estimator must be 'L0', 'R0' or 'Q0', not {estimator!r}")
     if side not in (None, "left", "right"):
         raise ValueError(f"side must be 'left', 'right' or None, not {side!r}")
-    y, v, model = _effects(result, vi, "trim-and-fill")
+    y, v, model, _ = _effects(result, vi, "trim-and-fill")
     if method is None:
         method = "REML" if model is None else model.method
     k = y.shape[0]
@@ -578,6 +626,7 @@ def pet_peese(
     alternative: Literal["greater", "less"] = "greater",
     alpha: float = 0.05,
     level: float = 0.95,
+    sei: Any = None,
 ) -> PetPeeseResult:
     """PET-PEESE limit estimate (Stanley & Doucouliagos 2014, Res Synth Methods 5:60–78).
 
@@ -600,7 +649,9 @@ def pet_peese(
     """
     if alternative not in ("greater", "less"):
         raise ValueError(f"alternative must be 'greater' or 'less', not {alternative!r}")
-    y, v, _ = _effects(result, vi, "PET-PEESE")
+    y, v, _, kept = _effects(result, vi, "PET-PEESE")
+    se, _ = _precision(v, sei, kept)
+    v = se**2
     k = y.shape[0]
     if k < 3:
         raise ValueError("PET-PEESE needs at least 3 effect sizes")

@@ -11,6 +11,13 @@ from matplotlib.figure import Figure
 
 from metaally.data.files import atomic_write
 
+__all__ = [
+    "FORMATS",
+    "SVG_HASHSALT",
+    "save_figure",
+    "save_pages",
+]
+
 SVG_HASHSALT = "metaally"
 
 

@@ -24,6 +24,15 @@ from matplotlib.patches import Rectangle
 
 from metaally.plots import style
 
+__all__ = [
+    "CMAP",
+    "EMPTY",
+    "GRID",
+    "SINGLE",
+    "color_scale",
+    "evidence_gap_map",
+]
+
 CMAP = "BrBG"          # diverging: brown for harm, teal for benefit, pale near zero
 EMPTY = "#ffffff"
 SINGLE = "#ececec"     # one study: not pooled, not coloured by g

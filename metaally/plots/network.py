@@ -21,6 +21,15 @@ from matplotlib.figure import Figure
 from metaally.models.network import NetworkResult, network_components
 from metaally.plots import style
 
+__all__ = [
+    "CMAP",
+    "league_heatmap",
+    "network_edges",
+    "network_forest",
+    "network_graph",
+    "ranking_plot",
+]
+
 _PART_COLOURS = ("#1b4f8a", "#b5651d", "#2e7d32", "#7b3f98", "#8c8c8c", "#c0392b")
 CMAP = "BrBG"
 

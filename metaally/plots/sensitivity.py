@@ -20,6 +20,10 @@ from metaally.diagnostics.sensitivity import DEFAULT_GROUP, unreliable_df
 from metaally.models.pooling import level_label
 from metaally.plots import style
 
+__all__ = [
+    "sensitivity_plot",
+]
+
 _ROW_INCHES = 0.19
 _LABEL_INCHES = 2.0
 _PANEL_INCHES = 1.9

@@ -21,6 +21,12 @@ from scipy.stats import norm
 
 from metaally.plots import style
 
+__all__ = [
+    "SHRUNK",
+    "shrinkage_panels",
+    "shrinkage_plot",
+]
+
 SHRUNK = "#2e7d6b"   # posterior (shrunken) study effects
 _ROW = 0.34          # inches per study (two lines)
 

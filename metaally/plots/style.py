@@ -8,6 +8,17 @@ from types import ModuleType
 
 from metaally.models.printing import MINUS, fmt_num
 
+__all__ = [
+    "GUIDE",
+    "INK",
+    "MUTED",
+    "POOLED",
+    "PREDICTION",
+    "RC",
+    "number",
+    "pyplot",
+]
+
 # print-size text: 8-9 pt at the figure's physical size
 RC: dict[str, object] = {
     "font.family": "DejaVu Sans",
