@@ -99,14 +99,9 @@ def test_committed_results_are_current(tables):
 
 def _committed_extra_sections() -> list[str]:
     """The sections analyses/summary_report.py adds, from the committed results tables."""
-    return [
-        ally.what_works_section(pd.read_csv(RESULTS / "pooled_by_technique.csv"),
-                              pd.read_csv(RESULTS / "pooled_by_outcome_component.csv"),
-                              pd.read_csv(RESULTS / "technique_differences.csv")),
-        ma.sensitivity_markdown(pd.read_csv(RESULTS / "sensitivity.csv"), labels=ally.LABELS),
-        ally.small_study_section(pd.read_csv(RESULTS / "small_study.csv"),
-                               pd.read_csv(RESULTS / "leave_one_out.csv"), EFFECTS),
-    ]
+    from metaally.allyship.pipeline import Review, summary_sections
+
+    return summary_sections(Review(ROOT))
 
 
 @pytest.fixture(scope="module")

@@ -62,7 +62,8 @@ from metaally.report.changes import (
 from metaally.report.tables import write_csv
 
 __all__ = ["Review", "STEPS", "run", "SMALL_STUDY_COLUMNS", "LEAVE_ONE_OUT_COLUMNS",
-           "small_study_rows", "leave_one_out_rows", "effect_labels", "differences_frame"]
+           "small_study_rows", "leave_one_out_rows", "summary_sections", "effect_labels",
+           "differences_frame"]
 
 #: how results/effects.csv writes floats (six decimals, as it always has)
 EFFECTS_FORMAT = "%.6f"
@@ -405,43 +406,47 @@ def leave_one_out_rows(name: str, data: pd.DataFrame, settings: AnalysisSettings
     return rows
 
 
-def summary(review: Review) -> None:
-    """results/summary.md from the results tables and the settings used: the pooled tables,
-    what works best (by technique and as a network), sensitivity, small-study effects, the
-    Bayesian few-study answer, planning the next studies, and the methods with the PRISMA
-    2020 synthesis items."""
+def summary_sections(review: Review) -> list[str]:
+    """The sections of summary.md after the component tables, from the results tables:
+    the Bayesian few-study answer, what works best (by technique and as a network),
+    sensitivity, small-study effects, publication bias, planning the next studies, and
+    the methods with the PRISMA 2020 synthesis items."""
     t = review.table
     studies = load_studies(review.studies_csv)
     effects = review.effects()
-    pooled = t("pooled_by_component.csv")
     findings = t("summary_of_findings.csv")
     bayes = t("bayes_by_component.csv")
     bayes_sens = t("bayes_prior_sensitivity.csv")
-    methods = methods_markdown(
-        studies, effects, pooled, findings[findings["grouping"] != "overall"], review.settings,
-        {"technique": t("pooled_by_technique.csv"),
-         "outcome component": t("pooled_by_outcome_component.csv")})
+    return [
+        "\n".join(["## Few studies: what the data say (Bayesian)", "",
+                    bayes_sentences(bayes_facts(bayes, bayes_sens)), "",
+                    "Prior sensitivity (the default prior first):", "",
+                    bayes_sensitivity_table(bayes_sens)]),
+        what_works_section(t("pooled_by_technique.csv"), t("pooled_by_outcome_component.csv"),
+                           t("technique_differences.csv"), labels=review.labels),
+        network_section(studies, effects, review.settings.rho),
+        sensitivity_markdown(t("sensitivity.csv"), labels=review.labels),
+        small_study_section(t("small_study.csv"), t("leave_one_out.csv"), effects,
+                            labels=review.labels),
+        publication_bias_markdown(t("publication_bias.csv")),
+        planning_section(t("studies_needed.csv"), t("coverage_small_k.csv"),
+                         labels=review.labels),
+        methods_markdown(
+            studies, effects, t("pooled_by_component.csv"),
+            findings[findings["grouping"] != "overall"], review.settings,
+            {"technique": t("pooled_by_technique.csv"),
+             "outcome component": t("pooled_by_outcome_component.csv")}),
+    ]
+
+
+def summary(review: Review) -> None:
+    """results/summary.md from the results tables and the settings used."""
+    t = review.table
     path = write_summary(
         review.results / "summary.md",
-        pooled=pooled, differences=t("component_differences.csv"),
-        effects=effects, settings=review.settings, labels=review.labels,
-        extra_sections=[
-            "\n".join(["## Few studies: what the data say (Bayesian)", "",
-                        bayes_sentences(bayes_facts(bayes, bayes_sens)), "",
-                        "Prior sensitivity (the default prior first):", "",
-                        bayes_sensitivity_table(bayes_sens)]),
-            what_works_section(t("pooled_by_technique.csv"),
-                               t("pooled_by_outcome_component.csv"),
-                               t("technique_differences.csv"), labels=review.labels),
-            network_section(studies, effects, review.settings.rho),
-            sensitivity_markdown(t("sensitivity.csv"), labels=review.labels),
-            small_study_section(t("small_study.csv"), t("leave_one_out.csv"),
-                                effects, labels=review.labels),
-            publication_bias_markdown(t("publication_bias.csv")),
-            planning_section(t("studies_needed.csv"), t("coverage_small_k.csv"),
-                             labels=review.labels),
-            methods,
-        ],
+        pooled=t("pooled_by_component.csv"), differences=t("component_differences.csv"),
+        effects=review.effects(), settings=review.settings, labels=review.labels,
+        extra_sections=summary_sections(review),
     )
     print(f"wrote {path.relative_to(review.root)}")
 
