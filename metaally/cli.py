@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="metaally", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p_val = sub.add_parser("validate", help="check a studies CSV; exit 2 on problems")
-    p_val.add_argument("path")
+    p_val.add_argument("path", help="the CSV file, or - to read standard input")
     args = parser.parse_args(argv)
     try:
         if args.command == "validate":
@@ -39,15 +39,26 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _validate(path: str) -> int:
-    from metaally.data.studies import validate_file
+    """Print the first problems (then how many more) and exit 2, or print OK."""
+    from metaally.data.studies import STDIN_NAME, capped_problems, validate_file
 
+    _tolerate_any_encoding(sys.stdout, sys.stderr)
     problems = validate_file(path)
-    for line in problems:
+    for line in capped_problems(problems):
         print(line, file=sys.stderr)
     if problems:
         return EXIT_PROBLEMS
-    print(f"{path}: OK")
+    print(f"{STDIN_NAME if path == '-' else path}: OK")
     return EXIT_OK
+
+
+def _tolerate_any_encoding(*streams: object) -> None:
+    """Characters the terminal cannot show (an ASCII-only locale) are printed as
+    backslash escapes instead of raising ``UnicodeEncodeError``."""
+    for stream in streams:
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
 
 
 if __name__ == "__main__":  # pragma: no cover
