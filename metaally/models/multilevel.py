@@ -21,7 +21,7 @@ positive definite) projected onto sigma2 >= 0.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,7 +29,7 @@ import pandas as pd
 from scipy import stats
 
 from metaally.models.blocks import ClusterBlocks, cluster_blocks, cs_covariance
-from metaally.models.inputs import design_matrix, effect_arrays
+from metaally.models.inputs import column_scale, design_matrix, effect_arrays, variance_scale
 from metaally.models.printing import Printable, coef_table, fmt_num, pvalue_phrase
 
 if TYPE_CHECKING:
@@ -362,21 +362,30 @@ def multilevel(
     k, p = X.shape
     if k <= p:
         raise ValueError(f"the model has {p} coefficients but only {k} effect sizes")
-    if np.linalg.matrix_rank(X) < p:
+    if np.linalg.matrix_rank(X / column_scale(X)) < p:
         raise ValueError("the moderators are linearly dependent in the rows that were kept")
     study_arr = labels[0]
     blocks = cluster_blocks(study_arr)
     es_arr = labels[1] if es_id is not None else _effect_numbers(blocks)
     _check_unique_effects(blocks.codes, es_arr)
 
-    che = che_blocks(y, v, X, blocks, float(rho))
+    # fit y/s, v/s² and the columns of X divided by d (powers of two) and scale back:
+    # the same model without overflow at any scale of y or of a moderator
+    s = float(variance_scale(v)[0])
+    d = column_scale(X)
+    ys, vs, Xs = y / s, v / s**2, X / d
+    che = che_blocks(ys, vs, Xs, blocks, float(rho))
     reml = method == "REML"
-    start = np.full(2, max(_residual_variance(y, X) - v.mean(), 0.01 * v.mean()) / 2.0)
+    start = np.full(2, max(_residual_variance(ys, Xs) - vs.mean(), 0.01 * vs.mean()) / 2.0)
     fixed = np.array([blocks.n_clusters == 1, False])
     if fixed[0]:
         warnings.warn(SINGLE_LEVEL_WARNING, UserWarning, stacklevel=2)
         start[0] = 0.0
-    theta, fit = _newton(che, start, reml, scale=float(v.mean()), fixed=fixed)
+    theta, fit = _newton(che, start, reml, scale=float(vs.mean()), fixed=fixed)
+    i2 = _total_i2(vs, Xs, float(theta.sum()))
+    theta = theta * s**2
+    fit = replace(fit, beta=fit.beta * s / d, vcov=fit.vcov * s**2 / np.outer(d, d),
+                  loglik=fit.loglik - (k - p if reml else k) * np.log(s))
 
     se = np.sqrt(np.diag(fit.vcov))
     z = fit.beta / se
@@ -429,7 +438,7 @@ def multilevel(
         qe_pvalue=float(stats.chi2.sf(qe, k - p)),
         pi_low=float(pi_low),
         pi_high=float(pi_high),
-        i2=_total_i2(v, X, float(theta.sum())),
+        i2=i2,
         yi=y,
         vi=v,
         study=study_arr,
