@@ -10,6 +10,8 @@ dependent effects follows Rodgers & Pustejovsky (2021).
 
 from __future__ import annotations
 
+import warnings
+
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -182,6 +184,10 @@ def rank_test(yi: Any, vi: Any) -> RankTestResult:
     k = y.shape[0]
     if k < 3:
         raise ValueError("the rank test needs at least 3 effect sizes")
+    if np.ptp(y) <= 4 * np.finfo(float).eps * np.max(np.abs(y)):
+        warnings.warn("all yi are identical: the rank correlation is undefined (tau and "
+                      "p-value are NaN)", RuntimeWarning, stacklevel=2)
+        return RankTestResult(k=k, tau=float("nan"), pvalue=float("nan"), exact=False)
     w = 1.0 / v
     theta = np.sum(w * y) / np.sum(w)
     y_star = (y - theta) / np.sqrt(v - 1.0 / np.sum(w))

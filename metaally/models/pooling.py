@@ -233,6 +233,7 @@ def pool_by_component(
     order of the data file's rows when ``source_line`` is present).
     ``grouping`` is "component", "table_group" or "overall"; the level is in ``component``.
     """
+    _check_columns(effects, ["components", "table_group"])
     groups = effects["table_group"]
     if "source_line" in effects:  # Table 2's order: the order of the rows in the data file
         groups = groups.iloc[np.argsort(effects["source_line"].to_numpy(), kind="stable")]
@@ -564,3 +565,7 @@ def _check_columns(effects: pd.DataFrame, extra: list[str]) -> None:
     missing = [c for c in needed if c not in effects.columns]
     if missing:
         raise ValueError(f"effects is missing column(s) {', '.join(missing)}")
+    flags = effects["included"]
+    if flags.dtype != bool and not flags.map(lambda x: isinstance(x, bool | np.bool_)).all():
+        raise ValueError("effects['included'] must be true/false (bool) values; got "
+                         f"{flags[~flags.map(lambda x: isinstance(x, bool | np.bool_))].iloc[0]!r}")
