@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: all figures test lint bench clean validate
+.PHONY: all figures test lint bench clean validate fuzz
 
 all: figures
 
@@ -100,3 +100,9 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# make fuzz: hypothesis mutations of data/table2.csv for METAALLY_FUZZ_SECONDS (default 30 min)
+# on top of the fixed CI budget that `make test` runs; prints how many files were tried.
+METAALLY_FUZZ_SECONDS ?= 1800
+fuzz: $(STAMP)
+	METAALLY_FUZZ_SECONDS=$(METAALLY_FUZZ_SECONDS) $(PY) -m pytest tests/test_fuzz_csv.py -q -s -p no:cacheprovider

@@ -87,7 +87,8 @@ def main() -> int:
     r, r_note = (None, "metafor comparisons skipped (--no-r).") if args.no_r \
         else run_metafor(sizes)
     rows: list[cases.Row] = []
-    for case in (cases.univariate, cases.multilevel, cases.batch, cases.gosh, cases.permutation):
+    for case in (cases.univariate, cases.multilevel, cases.batch, cases.gosh, cases.permutation,
+                 cases.scale, cases.studies_io):
         print(f"running {case.__name__} ...", file=sys.stderr, flush=True)
         rows += case(sizes, r)
     rows += cases.import_time(sizes)
