@@ -392,16 +392,30 @@ def trim_and_fill(
 
 
 def _missing_count(centred: np.ndarray, estimator: str) -> tuple[int, float]:
-    """Duval & Tweedie's estimate of the number of missing studies and its SE."""
+    """Duval & Tweedie's estimate of the number of missing studies and its SE.
+
+    ``centred`` is sorted increasingly (y sorted, minus θ̂), so the ranks of |centred|
+    (ties in index order, as a stable sort) follow from merging the negative part,
+    reversed, with the positive part: O(k log k) binary searches instead of a sort.
+    """
     k = centred.shape[0]
-    ranks = np.empty(k)
-    ranks[np.argsort(np.abs(centred), kind="stable")] = np.arange(1, k + 1)
-    signed = np.sign(centred) * ranks
+    n_neg = int(np.searchsorted(centred, 0.0, side="left"))
+    n_pos = int(np.searchsorted(centred, 0.0, side="right"))
+    n_zero = n_pos - n_neg
+    left = -centred[:n_neg][::-1]  # |negative values|, increasing
+    right = centred[n_pos:]         # positive values, increasing
     if estimator == "R0":
-        negative = -signed[signed < 0]
-        k0 = k - (negative.max() if negative.size else 0.0) - 1.0
+        # the largest rank of a negative value: its tie group's last, after every zero,
+        # every other negative and the positives of smaller absolute value
+        largest = (n_zero + n_neg + int(np.searchsorted(right, left[-1], side="left"))
+                   if n_neg else 0.0)
+        k0 = k - largest - 1.0
         return int(max(0.0, round(k0))), float(np.sqrt(2.0 * max(0.0, k0) + 2.0))
-    t = signed[signed > 0].sum()
+    # the rank of the j-th positive value: 1 + the zeros + j positives + the negatives of
+    # absolute value <= it (they come earlier in the data, so win ties)
+    m = right.shape[0]
+    t = float(m * (1 + n_zero) + m * (m - 1) / 2
+              + np.searchsorted(left, right, side="right").sum())
     if estimator == "L0":
         k0 = (4.0 * t - k * (k + 1)) / (2.0 * k - 1.0)
     else:
