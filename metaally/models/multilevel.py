@@ -51,6 +51,7 @@ class _Block:
     X: np.ndarray
     y: np.ndarray
     V: np.ndarray
+    rho: float = float("nan")  # the V's correlation (NaN: V is not compound-symmetric)
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,8 @@ def che_blocks(
 ) -> list[_Block]:
     """Stack the data cluster by cluster, one ``_Block`` per cluster size."""
     return [
-        _Block(X[g.rows], yi[g.rows], cs_covariance(vi[g.rows], rho)) for g in blocks.groups
+        _Block(X[g.rows], yi[g.rows], cs_covariance(vi[g.rows], rho), float(rho))
+        for g in blocks.groups
     ]
 
 
@@ -78,6 +80,45 @@ def marginal_covariance(block: _Block, sigma2_study: float, sigma2_within: float
     """``Sigma_j = V_j + sigma2_study * 1 1' + sigma2_within * I`` for every cluster of a block."""
     m = block.y.shape[1]
     return block.V + sigma2_study + sigma2_within * np.eye(m)
+
+
+def marginal_inverse(
+    block: _Block, sigma2_study: float, sigma2_within: float
+) -> tuple[np.ndarray, float]:
+    """(Sigma_j^-1 for every cluster of the block, sum of log |Sigma_j|).
+
+    The CHE Sigma_j = A + U C U' with A = diag(sigma2_within + (1 - rho) v_i),
+    U = [1, sqrt(v)] and C = diag(sigma2_study, rho) is a rank-2 update of a diagonal
+    matrix: Woodbury's identity Sigma^-1 = A^-1 - A^-1 U C (I + U'A^-1 U C)^-1 U'A^-1 and
+    the determinant lemma |Sigma| = |A| |I + U'A^-1 U C| need only 2 x 2 inverses, in
+    place of a LAPACK inverse and Cholesky factor per cluster.  When A is near singular
+    (rho near 1 with sigma2_within near 0) or V is not compound-symmetric, they are
+    computed directly.
+    """
+    v = np.diagonal(block.V, axis1=1, axis2=2)
+    a = sigma2_within + (1.0 - block.rho) * v
+    if not np.isfinite(block.rho) or not np.all(a > 1e-8 * v):
+        sigma = marginal_covariance(block, sigma2_study, sigma2_within)
+        chol = np.linalg.cholesky(sigma)
+        return np.linalg.inv(sigma), 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum()
+    a_inv = 1.0 / a
+    sd = np.sqrt(v)
+    G = np.stack([a_inv, a_inv * sd], axis=2)  # A^-1 U, (C, m, 2)
+    k01 = G[:, :, 1].sum(axis=1)
+    K = np.stack([np.stack([a_inv.sum(axis=1), k01], axis=1),
+                  np.stack([k01, (a_inv * v).sum(axis=1)], axis=1)], axis=1)  # U'A^-1 U
+    c = np.array([sigma2_study, block.rho])
+    D = np.eye(2) + K * c  # I + U'A^-1 U C (C scales the columns)
+    det = D[:, 0, 0] * D[:, 1, 1] - D[:, 0, 1] * D[:, 1, 0]
+    if not np.all(det > 0):  # Sigma not positive definite: the direct path says so
+        return marginal_inverse(replace(block, rho=float("nan")), sigma2_study, sigma2_within)
+    D_inv = np.stack([np.stack([D[:, 1, 1], -D[:, 0, 1]], axis=1),
+                      np.stack([-D[:, 1, 0], D[:, 0, 0]], axis=1)], axis=1) / det[:, None, None]
+    M = c[None, :, None] * D_inv  # C (I + U'A^-1 U C)^-1
+    sinv = -((G @ M) @ G.transpose(0, 2, 1))
+    idx = np.arange(v.shape[1])
+    sinv[:, idx, idx] += a_inv
+    return sinv, float(np.log(a).sum() + np.log(det).sum())
 
 
 def _evaluate(blocks: list[_Block], theta: np.ndarray, reml: bool) -> _Fit:
@@ -104,10 +145,8 @@ def _evaluate(blocks: list[_Block], theta: np.ndarray, reml: bool) -> _Fit:
     logdet = 0.0
     parts = []
     for block in blocks:
-        sigma = marginal_covariance(block, theta[0], theta[1])
-        chol = np.linalg.cholesky(sigma)
-        logdet += 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum()
-        sinv = np.linalg.inv(sigma)
+        sinv, block_logdet = marginal_inverse(block, theta[0], theta[1])
+        logdet += block_logdet
         sx = sinv @ block.X
         sy = np.einsum("cab,cb->ca", sinv, block.y)
         A += np.einsum("cmp,cmq->pq", block.X, sx)

@@ -35,7 +35,12 @@ from scipy import stats
 
 from metaally.models.blocks import cluster_blocks
 from metaally.models.inputs import column_scale, variance_scale
-from metaally.models.multilevel import MultilevelResult, che_blocks, marginal_covariance
+from metaally.models.multilevel import (
+    MultilevelResult,
+    che_blocks,
+    marginal_covariance,
+    marginal_inverse,
+)
 from metaally.models.printing import Printable, coef_table, fields_frame, fmt_num, pvalue_phrase
 
 _ADJUSTMENTS = ("CR2", "CR1")
@@ -269,7 +274,8 @@ def _sandwich(
         strict=True,
     ):
         sigma = marginal_covariance(block, model.sigma2_study / s**2, model.sigma2_within / s**2)
-        weights = np.linalg.inv(sigma)
+        weights = marginal_inverse(block, model.sigma2_study / s**2,
+                                   model.sigma2_within / s**2)[0]
         if adjust == "CR2":
             adj = _cr2_adjustment(sigma, block.X, bread)
         else:
