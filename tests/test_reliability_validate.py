@@ -14,9 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import metaally as ma
+import metaally.data.studies
 from metaally.cli import main
 from metaally.data.studies import PROBLEMS_SHOWN, validate_file
 
@@ -213,6 +215,20 @@ def test_latin1_bytes_are_reported_once_at_their_line(tmp_path: Path) -> None:
     path.write_bytes(b"\n".join(data))
     problems = located(validate_file(path))
     assert problems[0][:2] == (10, "(file)") and "Windows-1252" in problems[0][2]
+
+
+@pytest.mark.parametrize("block", [97, 1 << 20])
+@pytest.mark.parametrize("ending", ["\n", "\r", "\r\n"])
+def test_mac_and_windows_line_endings_load_every_row(
+    tmp_path: Path, ending: str, block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Also when the file is read in blocks of 97 bytes (every line crosses a block end)."""
+    monkeypatch.setattr(metaally.data.studies, "_BLOCK_BYTES", block)
+    path = tmp_path / "endings.csv"
+    path.write_bytes(TABLE2.read_text(encoding="utf-8").replace("\n", ending).encode())
+    studies = ma.load_studies(path)
+    assert studies["source_line"].tolist() == list(range(2, 43))
+    pd.testing.assert_frame_equal(studies, ma.load_studies(TABLE2))
 
 
 def test_utf16_file_is_one_problem(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import io
 import itertools
 import math
 import re
@@ -337,7 +338,9 @@ def _decoded_lines(fh: Any, problems: _Problems) -> Iterator[str]:
     first = True
     while block := fh.read(_BLOCK_BYTES):
         data = carry + block
-        cut = data.rfind(b"\n") + 1
+        # cut after the last whole line: at a \n, else (old Mac files) at a \r that is not
+        # the last byte (its \n may be in the next block)
+        cut = data.rfind(b"\n") + 1 or data.rfind(b"\r", 0, len(data) - 1) + 1
         data, carry = data[:cut], data[cut:]
         if first and data:
             first = False
@@ -373,11 +376,14 @@ def _block_lines(data: bytes, state: dict[str, Any], problems: _Problems) -> lis
                          "Windows-1252/Latin-1)",
                          "a CSV file saved as UTF-8, e.g. Excel's 'CSV UTF-8'")
         text = data.decode("utf-8", errors="replace")
-    parts = text.split("\n")
-    last = parts.pop()
-    lines = [part + "\n" for part in parts]
-    if last:
-        lines.append(last)
+    if text.count("\r") != text.count("\r\n"):  # bare CR line ends (old Mac), as newline=""
+        lines = io.StringIO(text, newline="").readlines()
+    else:
+        parts = text.split("\n")
+        last = parts.pop()
+        lines = [part + "\n" for part in parts]
+        if last:
+            lines.append(last)
     state["line"] += len(lines)
     return lines
 
