@@ -15,6 +15,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import gc
 import io
 import itertools
 import math
@@ -295,7 +296,7 @@ def _parse(path: str, keep: bool = True) -> tuple[pd.DataFrame, list[str]]:
     """
     name = STDIN_NAME if path == "-" else path
     problems = _Problems(name)
-    with _open_binary(path) as fh:
+    with _open_binary(path) as fh, _without_cyclic_gc():
         chunks = _read_chunks(_decoded_lines(fh, problems), problems, _CHUNK_ROWS)
         first = next(chunks, None)
         if first is None:
@@ -319,6 +320,20 @@ def _parse(path: str, keep: bool = True) -> tuple[pd.DataFrame, list[str]]:
     if problems:
         return pd.DataFrame(), problems.lines()
     return rows.frame(), []
+
+
+@contextlib.contextmanager
+def _without_cyclic_gc() -> Iterator[None]:
+    """Pause Python's cycle collector while reading (as parsers commonly do): the reader makes
+    millions of small lists and tuples, none in a cycle, and each full collection walks all
+    live ones, which made reading grow faster than the file (1e5 -> 3e5 rows: 3.5x time)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _open_binary(path: str) -> Any:
