@@ -297,7 +297,8 @@ def _parse(path: str, keep: bool = True) -> tuple[pd.DataFrame, list[str]]:
     name = STDIN_NAME if path == "-" else path
     problems = _Problems(name)
     with _open_binary(path) as fh, _without_cyclic_gc():
-        chunks = _read_chunks(_decoded_lines(fh, problems), problems, _CHUNK_ROWS)
+        lines = itertools.chain.from_iterable(_decoded_lines(fh, problems))
+        chunks = _read_chunks(lines, problems, _CHUNK_ROWS)
         first = next(chunks, None)
         if first is None:
             if not problems:
@@ -342,8 +343,8 @@ def _open_binary(path: str) -> Any:
     return open(path, "rb")
 
 
-def _decoded_lines(fh: Any, problems: _Problems) -> Iterator[str]:
-    """Physical lines of a byte stream as text (line endings kept), read a block at a time.
+def _decoded_lines(fh: Any, problems: _Problems) -> Iterator[list[str]]:
+    """Physical lines of a byte stream as text (line endings kept), a block's list at a time.
 
     Stops at binary content (a NUL byte) or UTF-16; undecodable UTF-8 is reported
     once, at its line, and replaced so that the rest of the file is still checked.
@@ -367,11 +368,11 @@ def _decoded_lines(fh: Any, problems: _Problems) -> Iterator[str]:
         lines = _block_lines(data, state, problems)
         if lines is None:
             return
-        yield from lines
+        yield lines
     if carry:
         if first:
             carry = carry.removeprefix(codecs.BOM_UTF8)
-        yield from _block_lines(carry, state, problems) or ()
+        yield _block_lines(carry, state, problems) or []
 
 
 def _block_lines(data: bytes, state: dict[str, Any], problems: _Problems) -> list[str] | None:
@@ -391,7 +392,7 @@ def _block_lines(data: bytes, state: dict[str, Any], problems: _Problems) -> lis
                          "Windows-1252/Latin-1)",
                          "a CSV file saved as UTF-8, e.g. Excel's 'CSV UTF-8'")
         text = data.decode("utf-8", errors="replace")
-    if text.count("\r") != text.count("\r\n"):  # bare CR line ends (old Mac), as newline=""
+    if "\r" in text and text.count("\r") != text.count("\r\n"):  # bare CR ends (old Mac)
         lines = io.StringIO(text, newline="").readlines()
     else:
         parts = text.split("\n")
