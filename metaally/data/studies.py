@@ -416,22 +416,23 @@ def _read_chunks(
     reader = csv.reader(lines, strict=True)
     previous = 0
     chunk: list[tuple[int, int, list[str]]] = []
+    append = chunk.append
     while True:
         try:
-            fields = next(reader)
-        except StopIteration:
+            for fields in reader:  # a for loop: no Python call per record
+                end = reader.line_num
+                joined = "".join(fields)
+                if joined and not joined.isspace():
+                    append((previous + 1, end, fields))
+                    if len(chunk) == size:
+                        yield chunk
+                        chunk = []
+                        append = chunk.append
+                previous = end
             break
-        except csv.Error as exc:
+        except csv.Error as exc:  # report, then go on with the next line
             start, previous = previous + 1, reader.line_num
             problems.add(start, "(file)", *_csv_error(str(exc), start, previous))
-            continue
-        start, previous = previous + 1, reader.line_num
-        joined = "".join(fields)
-        if joined and not joined.isspace():
-            chunk.append((start, previous, fields))
-            if len(chunk) == size:
-                yield chunk
-                chunk = []
     if chunk:
         yield chunk
 
