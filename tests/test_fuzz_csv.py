@@ -4,8 +4,8 @@ Whatever the bytes, ``validate_file`` returns ``PATH:LINE: column 'X': what (exp
 lines (one line each, LINE inside the file) and never raises; the CLI exits 0 or 2; and a
 file that validates loads every row that looks like one and gives finite effect sizes.
 
-CI runs a fixed, derandomised budget (conftest's "ci" profile: 400 + 50 files, ~5 s).  ``make fuzz`` sets
-``METAALLY_FUZZ_SECONDS`` and keeps drawing fresh mutations for that long.
+CI runs a fixed, derandomised budget (conftest's "ci" profile: 400 + 50 files, ~5 s).
+``make fuzz`` sets ``METAALLY_FUZZ_SECONDS`` and keeps drawing fresh mutations for that long.
 """
 
 from __future__ import annotations
