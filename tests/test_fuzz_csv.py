@@ -122,13 +122,16 @@ def check_file(tmp: Path, data: bytes) -> None:
     # (an identifier and as many commas as a row has)
     starts, rowlike, swallowed = set(), [], []
     quoted = False
-    for i, line in enumerate(data.decode("utf-8-sig").split("\n"), start=1):
+    lines = data.decode("utf-8-sig").split("\n")
+    header = next(i for i, line in enumerate(lines, start=1)  # blank records are skipped
+                  if line.replace(",", "").replace("\"", "").strip())
+    for i, line in enumerate(lines, start=1):
         looks = ROW_START.match(line) is not None
-        if i > 1 and not quoted:
+        if i > header and not quoted:
             starts.add(i)
             if looks:
                 rowlike.append(i)
-        elif i > 1 and looks and line.count(",") >= WIDTH - 1:
+        elif i > header and looks and line.count(",") >= WIDTH - 1:
             swallowed.append(i)
         quoted = _ends_quoted(line + "\n", quoted)
     loaded = studies["source_line"].tolist()
