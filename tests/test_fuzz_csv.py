@@ -31,7 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 TABLE2 = (ROOT / "data" / "table2.csv").read_bytes()
 HEADER = TABLE2.split(b"\n", 1)[0].decode()
 WIDTH = len(next(csv.reader([HEADER])))
-MESSAGE = re.compile(r"^(?P<path>.+):(?P<line>\d+): column '(?P<col>[^']*)': .+ \(.+\)$")
+MESSAGE = re.compile(
+    r"^(?P<path>.+):(?P<line>\d+): column '(?P<col>(?:[^'\\]|\\.)*)': .+ \(.+\)$"
+)
 #: A physical line that starts a row: an identifier, then at least WIDTH - 1 separators.
 ROW_START = re.compile(r"^[a-z][a-z0-9_]*,")
 LONG_SECONDS = float(os.environ.get("METAALLY_FUZZ_SECONDS", "0"))

@@ -142,6 +142,15 @@ def test_newline_in_a_repeated_header_name_stays_on_one_line(tmp_path: Path) -> 
     assert located(problems) == [(1, "x\\ny", "the column name is repeated")]
 
 
+def test_quote_in_a_column_name_is_escaped_in_the_message(tmp_path: Path) -> None:
+    rows = table2_rows()
+    rows[0][-1] = "it's notes"
+    rows[29] = rows[29][:-1]
+    problems = validate_file(write_rows(tmp_path / "q.csv", rows))
+    assert [p.split(": ", 2)[1] for p in problems] == ["column 'notes'",
+                                                        "column 'it\\'s notes'"]
+
+
 # --------------------------------------------------------------------------- quoting
 
 

@@ -282,7 +282,9 @@ class _Problems:
 
 
 def _printable(text: str) -> str:
-    """``text`` with control characters escaped, so one problem stays one line."""
+    """A column name as a message quotes it: control characters escaped (one problem stays
+    one line), and \\ and ' escaped (the quoted name ends at the first bare ')."""
+    text = text.replace("\\", "\\\\").replace("'", "\\'")
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
