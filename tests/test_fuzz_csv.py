@@ -124,7 +124,7 @@ def check_file(tmp: Path, data: bytes) -> None:
     # (an identifier and as many commas as a row has)
     starts, rowlike, swallowed = set(), [], []
     quoted = False
-    lines = data.decode("utf-8-sig").split("\n")
+    lines = re.split(r"\r\n|\r|\n", data.decode("utf-8-sig"))  # a bare CR ends a line too
     header = next(i for i, line in enumerate(lines, start=1)  # blank records are skipped
                   if line.replace(",", "").replace("\"", "").strip())
     for i, line in enumerate(lines, start=1):
