@@ -105,7 +105,7 @@ def mutated(draw: st.DrawFn) -> bytes:
 def check_file(tmp: Path, data: bytes) -> None:
     path = tmp / "fuzz.csv"
     path.write_bytes(data)
-    n_lines = data.count(b"\n") + 1
+    n_lines = len(re.split(rb"\r\n|\r|\n", data))
     problems = validate_file(path)  # must not raise, whatever the bytes
     for p in problems:
         m = MESSAGE.match(p)

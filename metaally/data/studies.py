@@ -381,7 +381,7 @@ def _block_lines(data: bytes, state: dict[str, Any], problems: _Problems) -> lis
     """The lines of a block of whole lines; None (and the problem reported) at a NUL byte."""
     nul = data.find(b"\x00")
     if nul >= 0:
-        problems.stop(state["line"] + data.count(b"\n", 0, nul) + 1,
+        problems.stop(state["line"] + _line_ends(data[:nul]) + 1,
                       "binary content (a NUL byte)", "a text CSV file")
         return None
     try:
@@ -389,7 +389,7 @@ def _block_lines(data: bytes, state: dict[str, Any], problems: _Problems) -> lis
     except UnicodeDecodeError as exc:
         if not state["bad_encoding"]:
             state["bad_encoding"] = True
-            problems.add(state["line"] + data.count(b"\n", 0, exc.start) + 1, "(file)",
+            problems.add(state["line"] + _line_ends(data[: exc.start]) + 1, "(file)",
                          "the bytes are not valid UTF-8 text (it looks saved as "
                          "Windows-1252/Latin-1)",
                          "a CSV file saved as UTF-8, e.g. Excel's 'CSV UTF-8'")
@@ -404,6 +404,11 @@ def _block_lines(data: bytes, state: dict[str, Any], problems: _Problems) -> lis
             lines.append(last)
     state["line"] += len(lines)
     return lines
+
+
+def _line_ends(data: bytes) -> int:
+    """Line ends in ``data``: LF, CRLF and a bare CR (the csv reader's newline="")."""
+    return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
 
 
 def _read_chunks(
