@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 RUN    := MPLBACKEND=Agg $(PY)
 S      := .make
 
-.PHONY: all figures test lint bench clean validate
+.PHONY: all figures test lint bench clean validate fuzz
 
 all: figures
 
@@ -31,6 +31,13 @@ validate: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) benchmarks/run.py
+
+# make fuzz: hypothesis mutations of data/table2.csv for METAALLY_FUZZ_SECONDS (default 30 min)
+# on top of the fixed CI budget that `make test` runs; prints how many files were tried.
+METAALLY_FUZZ_SECONDS ?= 1800
+fuzz: $(STAMP)
+	METAALLY_FUZZ_SECONDS=$(METAALLY_FUZZ_SECONDS) $(PY) -m pytest tests/test_fuzz_csv.py -q -s \
+	  -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) $(S) build dist *.egg-info .pytest_cache .hypothesis .ruff_cache

@@ -88,7 +88,8 @@ def main() -> int:
         else run_metafor(sizes)
     rows: list[cases.Row] = []
     for case in (cases.univariate, cases.multilevel, cases.batch, cases.gosh, cases.permutation,
-                 cases.simulation, cases.bayes, cases.selection):
+                 cases.simulation, cases.bayes, cases.selection, cases.scale,
+                 cases.studies_io):
         print(f"running {case.__name__} ...", file=sys.stderr, flush=True)
         rows += case(sizes, r)
     rows += cases.import_time(sizes)

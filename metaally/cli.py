@@ -26,7 +26,7 @@ EXIT_INTERRUPTED = 130
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m metaally validate PATH``; returns the process exit code."""
+    """``metaally validate PATH`` / ``metaally report PATH --out DIR``; returns the exit code."""
     from metaally import __version__
 
     parser = argparse.ArgumentParser(prog="metaally", description=__doc__,
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"metaally {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p_val = sub.add_parser("validate", help="check a studies CSV; exit 2 on problems")
-    p_val.add_argument("path")
+    p_val.add_argument("path", help="the CSV file, or - to read standard input")
     p_rep = sub.add_parser("report", help="analyse a studies CSV and write tables, figures "
                                           "and report.html to a folder")
     p_rep.add_argument("path")
@@ -63,23 +63,26 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _validate(path: str) -> int:
-    from metaally.data.studies import validate_file
+    """Print the first problems (then how many more) and exit 2, or print OK."""
+    from metaally.data.studies import STDIN_NAME, capped_problems, validate_file
 
+    _tolerate_any_encoding(sys.stdout, sys.stderr)
     problems = validate_file(path)
-    for line in problems:
+    for line in capped_problems(problems):
         print(line, file=sys.stderr)
     if problems:
         return EXIT_PROBLEMS
-    print(f"{path}: OK")
+    print(f"{STDIN_NAME if path == '-' else path}: OK")
     return EXIT_OK
 
 
 def _report(args: argparse.Namespace) -> int:
-    from metaally.data.studies import StudiesValidationError, validate_file
+    from metaally.data.studies import StudiesValidationError, capped_problems, validate_file
     from metaally.report.pipeline import run_report
 
+    _tolerate_any_encoding(sys.stdout, sys.stderr)
     problems = validate_file(args.path)
-    for line in problems:
+    for line in capped_problems(problems):
         print(line, file=sys.stderr)
     if problems:
         return EXIT_PROBLEMS
@@ -95,6 +98,15 @@ def _report(args: argparse.Namespace) -> int:
     print(f"{args.path}: {run.k_studies} studies, {run.k_effects} effects; wrote "
           f"{len(run.files)} files to {args.out} (open {run.files[-1]})")
     return EXIT_OK
+
+
+def _tolerate_any_encoding(*streams: object) -> None:
+    """Characters the terminal cannot show (an ASCII-only locale) are printed as
+    backslash escapes instead of raising ``UnicodeEncodeError``."""
+    for stream in streams:
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
 
 
 if __name__ == "__main__":  # pragma: no cover

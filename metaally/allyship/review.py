@@ -20,7 +20,13 @@ import pandas as pd
 from metaally.data.studies import VocabularyArg, load_studies
 from metaally.data.vocabulary import Vocabulary, load_vocabulary
 from metaally.diagnostics.sensitivity import AnalysisSettings, Scenario, default_scenarios
-from metaally.models.pooling import DifferencesResult, coding_levels, differences_by, pool_by
+from metaally.models.pooling import (
+    DifferencesResult,
+    check_effects,
+    coding_levels,
+    differences_by,
+    pool_by,
+)
 
 __all__ = [
     "PACKAGED_VOCABULARY", "COMPONENTS", "TECHNIQUES", "OUTCOME_COMPONENTS", "LABELS",
@@ -76,6 +82,7 @@ def pool_by_component(
     review) as the group "ungrouped".  ``grouping`` is "component", "table_group" or
     "overall"; the level is in ``component``.
     """
+    check_effects(effects, ["components", "table_group"])
     groups = effects["table_group"]
     if "source_line" in effects:  # Table 2's order: the order of the rows in the data file
         groups = groups.iloc[np.argsort(effects["source_line"].to_numpy(), kind="stable")]

@@ -13,6 +13,7 @@ Pustejovsky (2021).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -20,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from metaally.models.inputs import effect_arrays
+from metaally.models.inputs import column_scale, effect_arrays
 from metaally.models.multilevel import multilevel
 from metaally.models.printing import Printable, coef_table, fields_frame, fmt_num, pvalue_phrase
 from metaally.models.protocol import FittedModel, is_clustered
@@ -300,6 +301,10 @@ def rank_test(result: Any, vi: Any = None) -> RankTestResult:
     k = y.shape[0]
     if k < 3:
         raise ValueError("the rank test needs at least 3 effect sizes")
+    if np.ptp(y) <= 4 * np.finfo(float).eps * np.max(np.abs(y)):
+        warnings.warn("all yi are identical: the rank correlation is undefined (tau and "
+                      "p-value are NaN)", RuntimeWarning, stacklevel=2)
+        return RankTestResult(k=k, tau=float("nan"), pvalue=float("nan"), exact=False)
     w = 1.0 / v
     theta = np.sum(w * y) / np.sum(w)
     y_star = (y - theta) / np.sqrt(v - 1.0 / np.sum(w))
@@ -510,16 +515,30 @@ def trim_and_fill(
 
 
 def _missing_count(centred: np.ndarray, estimator: str) -> tuple[int, float]:
-    """Duval & Tweedie's estimate of the number of missing studies and its SE."""
+    """Duval & Tweedie's estimate of the number of missing studies and its SE.
+
+    ``centred`` is sorted increasingly (y sorted, minus θ̂), so the ranks of |centred|
+    (ties in index order, as a stable sort) follow from merging the negative part,
+    reversed, with the positive part: O(k log k) binary searches instead of a sort.
+    """
     k = centred.shape[0]
-    ranks = np.empty(k)
-    ranks[np.argsort(np.abs(centred), kind="stable")] = np.arange(1, k + 1)
-    signed = np.sign(centred) * ranks
+    n_neg = int(np.searchsorted(centred, 0.0, side="left"))
+    n_pos = int(np.searchsorted(centred, 0.0, side="right"))
+    n_zero = n_pos - n_neg
+    left = -centred[:n_neg][::-1]  # |negative values|, increasing
+    right = centred[n_pos:]         # positive values, increasing
     if estimator == "R0":
-        negative = -signed[signed < 0]
-        k0 = k - (negative.max() if negative.size else 0.0) - 1.0
+        # the largest rank of a negative value: its tie group's last, after every zero,
+        # every other negative and the positives of smaller absolute value
+        largest = (n_zero + n_neg + int(np.searchsorted(right, left[-1], side="left"))
+                   if n_neg else 0.0)
+        k0 = k - largest - 1.0
         return int(max(0.0, round(k0))), float(np.sqrt(2.0 * max(0.0, k0) + 2.0))
-    t = signed[signed > 0].sum()
+    # the rank of the j-th positive value: 1 + the zeros + j positives + the negatives of
+    # absolute value <= it (they come earlier in the data, so win ties)
+    m = right.shape[0]
+    t = float(m * (1 + n_zero) + m * (m - 1) / 2
+              + np.searchsorted(left, right, side="right").sum())
     if estimator == "L0":
         k0 = (4.0 * t - k * (k + 1)) / (2.0 * k - 1.0)
     else:
@@ -679,7 +698,10 @@ def pet_peese(
 def _limit(y: np.ndarray, v: np.ndarray, x: np.ndarray, level: float) -> dict[str, float]:
     """The intercept of the fixed-effect Knapp-Hartung meta-regression of y on x (R's
     ``lm(y ~ x, weights = 1/v)``): estimate, se, t statistic, two-sided p-value and CI."""
-    fit = random_effects(y, v, method="FE", test="knha", level=level, mods=x)
+    # x divided by a power of two near its size: the same intercept, a well-scaled design
+    # at any scale of the effects (PEESE's x = v is the square of that scale)
+    fit = random_effects(y, v, method="FE", test="knha", level=level,
+                         mods=x / column_scale(x[:, None])[0])
     b0 = fit.coef.iloc[0]
     return {name: float(b0[name]) for name in ("estimate", "se", "stat", "pvalue", "ci_low",
                                                 "ci_high")}

@@ -13,12 +13,14 @@ of its effect sizes.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from metaally.models.inputs import variance_scale
 from metaally.models.multilevel import multilevel
 from metaally.models.protocol import FittedModel, fitted_model, is_clustered
 from metaally.models.robust import RobustResult
@@ -46,7 +48,12 @@ def leave_one_out(result: FittedModel) -> pd.DataFrame:
         keep = np.ones(result.yi.shape[0], dtype=bool)
         keep[rows_of_unit] = False
         rows.append({"omitted": label, **_summary_row(result, np.flatnonzero(keep))})
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    failed = int(frame["estimate"].isna().sum())
+    if failed:
+        warnings.warn(f"{failed} of {len(frame)} leave-one-out refits are impossible (too few "
+                      "effects or studies left): their rows are NaN", RuntimeWarning, stacklevel=2)
+    return frame
 
 
 def cumulative(result: FittedModel, order: Any = None) -> pd.DataFrame:
@@ -164,7 +171,9 @@ def influence(result: FittedModel) -> pd.DataFrame:
         out["cov_ratio"][i] = np.linalg.det(fit.vcov) / vb_det
 
     resid = y - out["delpred"]
-    resid[np.abs(resid) < 100 * np.finfo(float).eps] = 0.0
+    # metafor zeroes |residuals| < 100 eps; relative to the data's scale (variance_scale ~ the
+    # largest sqrt(v_i)), so that the diagnostics do not depend on the units of yi
+    resid[np.abs(resid) < 100 * np.finfo(float).eps * variance_scale(v)[0]] = 0.0
     rstudent = resid / np.sqrt(
         (v + out["tau2_del"]) * out["s2w"] + out["vdelpred"]
     )

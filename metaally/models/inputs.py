@@ -94,8 +94,8 @@ def effect_arrays(
     for arr in extra:
         if arr.dtype.kind == "f":
             missing |= np.isnan(arr)
-        elif arr.dtype.kind == "O":
-            missing |= np.array([_is_missing(a) for a in arr], dtype=bool)
+        elif arr.dtype.kind == "O":  # None or a float NaN (NaN != NaN), in one C-level pass
+            missing |= np.equal(arr, None) | (arr != arr)
     if missing.any():
         warnings.warn(
             f"{int(missing.sum())} of {y.shape[0]} rows had missing values and were dropped",
@@ -109,7 +109,12 @@ def effect_arrays(
         y, v = y.copy(), v.copy()
         extra = [arr.copy() for arr in extra]
     if y.shape[0] == 0:
-        raise ValueError("no effect sizes left to analyse (every row is missing yi or vi)")
+        if kept.size == 0:
+            raise ValueError("yi is empty: there are no effect sizes to analyse")
+        missing_in = ", ".join(["yi", "vi", *labels[: len(extra)]])
+        raise ValueError(
+            f"no effect sizes left to analyse: every row has a missing value in {missing_in}"
+        )
     if not np.all(np.isfinite(y)):
         raise ValueError("yi must be finite numbers; found an infinite value")
     if not np.all(np.isfinite(v)) or np.any(v <= 0):
@@ -121,6 +126,42 @@ def effect_arrays(
     return y, v, extra, kept
 
 
+def variance_scale(v: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """A power of two s per data set (row of ``v``) with s² near the largest used v_i.
+
+    The estimators divide y by s and v by s² before fitting and scale the results
+    back (estimates and intervals by s, variances by s²).  Every model here is
+    equivariant under y → c·y, v → c²·v, so this changes no answer, but keeps the
+    weights 1/(v + τ²), their squares and sums far from overflow and underflow
+    for effect sizes on any scale (c between 1e-150 and 1e150 at least).  Being
+    a power of two, the division is exact: data already on a unit scale are fitted
+    bit for bit as before.
+    """
+    v2 = np.atleast_2d(np.asarray(v, dtype=float))
+    used = np.isfinite(v2) & (v2 > 0)
+    if mask is not None:
+        used &= np.atleast_2d(np.asarray(mask, dtype=bool))
+    largest = np.max(np.where(used, v2, 0.0), axis=-1)
+    exponent = np.zeros(largest.shape)
+    positive = largest > 0
+    exponent[positive] = np.round(np.log2(largest[positive]) / 2)
+    return np.ldexp(1.0, exponent.astype(int))
+
+
+def column_scale(X: np.ndarray) -> np.ndarray:
+    """A power of two per column of ``X`` near its largest |x| (1 for a zero column).
+
+    Dividing the columns by it before fitting and the coefficients β_j (their
+    covariances) by it afterwards gives the same model, with a design whose columns
+    are all of size about 1 (e.g. Egger's standard-error moderator on any scale).
+    """
+    largest = np.max(np.abs(X), axis=0) if X.shape[0] else np.zeros(X.shape[1])
+    exponent = np.zeros(largest.shape)
+    positive = largest > 0
+    exponent[positive] = np.round(np.log2(largest[positive]))
+    return np.ldexp(1.0, exponent.astype(int))
+
+
 def design_matrix(
     mods: Any, k: int, intercept: bool = True
 ) -> tuple[np.ndarray, list[str]]:
@@ -130,6 +171,8 @@ def design_matrix(
     DataFrame/Series (its column names are kept).  An intercept column named
     ``intrcpt`` (metafor's name) is prepended unless ``intercept=False``.
     """
+    if k == 0:
+        raise ValueError("yi is empty: there are no effect sizes to analyse")
     columns: list[np.ndarray] = []
     names: list[str] = []
     if intercept:
@@ -157,7 +200,12 @@ def design_matrix(
     if not columns:
         raise ValueError("the model has no coefficients: give mods or keep the intercept")
     X = columns[0][:, None] if len(columns) == 1 else np.column_stack(columns)
-    if np.linalg.matrix_rank(X.T @ X) < X.shape[1]:  # rank(X'X) = rank(X); p x p is cheap
+    # rank(X'X) = rank(X); p x p is cheap.  Columns are scaled to a largest |x| of 1 first,
+    # so that a moderator in units of 1e150 (e.g. the standard error of rescaled data) is
+    # judged by its pattern, not by its size.
+    norms = np.max(np.abs(X), axis=0)
+    Xn = X / np.where(norms > 0, norms, 1.0)
+    if np.linalg.matrix_rank(Xn.T @ Xn) < X.shape[1]:
         raise ValueError(
             "the moderators are linearly dependent (the design matrix is not of full rank)"
         )
@@ -206,6 +254,15 @@ def take_rows(mods: Any, kept: np.ndarray) -> Any:
 
 
 def _as_float(values: Any, label: str) -> np.ndarray:
+    raw = values if isinstance(values, np.ndarray) else np.asarray(values)
+    kinds = {raw.dtype.kind}
+    if raw.dtype.kind == "O":  # numpy would silently cast "0.3" and drop imaginary parts
+        kinds = {"c" if isinstance(x, complex) else "U" if isinstance(x, str | bytes) else "f"
+                 for x in raw.ravel()}
+    if "c" in kinds:
+        raise ValueError(f"{label} must be real numbers; got complex values")
+    if kinds & set("US"):
+        raise ValueError(f"{label} must be numbers; got text")
     try:
         arr = np.asarray(values, dtype=float)
     except (TypeError, ValueError):
@@ -215,7 +272,3 @@ def _as_float(values: Any, label: str) -> np.ndarray:
     if arr.ndim != 1:
         raise ValueError(f"{label} must be one-dimensional, got shape {arr.shape}")
     return arr
-
-
-def _is_missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value))

@@ -21,7 +21,7 @@ positive definite) projected onto sigma2 >= 0.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -33,15 +33,17 @@ from metaally.models.blocks import (
     ClusterBlocks,
     che_blocks,
     cluster_blocks,
-    marginal_covariance,
+    marginal_inverse,
 )
 from metaally.models.inputs import (
     check_aligned,
     check_level,
+    column_scale,
     design_matrix,
     effect_arrays,
     mod_columns,
     take_rows,
+    variance_scale,
 )
 from metaally.models.printing import Printable, coef_frame, fmt_num, model_results, pvalue_phrase
 from metaally.models.protocol import first_coefficient
@@ -98,10 +100,8 @@ def _evaluate(blocks: list[Block], theta: np.ndarray, reml: bool) -> _Fit:
     logdet = 0.0
     parts = []
     for block in blocks:
-        sigma = marginal_covariance(block, theta[0], theta[1])
-        chol = np.linalg.cholesky(sigma)
-        logdet += 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum()
-        sinv = np.linalg.inv(sigma)
+        sinv, block_logdet = marginal_inverse(block, theta[0], theta[1])
+        logdet += block_logdet
         sx = sinv @ block.X
         sy = np.einsum("cab,cb->ca", sinv, block.y)
         A += np.einsum("cmp,cmq->pq", block.X, sx)
@@ -383,14 +383,23 @@ def multilevel(
     es_arr = labels[1] if es_id is not None else _effect_numbers(blocks)
     _check_unique_effects(blocks.codes, es_arr)
 
-    che = che_blocks(y, v, X, blocks, float(rho))
+    # fit y/s, v/s² and the columns of X divided by d (powers of two) and scale back:
+    # the same model without overflow at any scale of y or of a moderator
+    s = float(variance_scale(v)[0])
+    d = column_scale(X)
+    ys, vs, Xs = y / s, v / s**2, X / d
+    che = che_blocks(ys, vs, Xs, blocks, float(rho))
     reml = method == "REML"
-    start = np.full(2, max(_residual_variance(y, X) - v.mean(), 0.01 * v.mean()) / 2.0)
+    start = np.full(2, max(_residual_variance(ys, Xs) - vs.mean(), 0.01 * vs.mean()) / 2.0)
     fixed = np.array([blocks.n_clusters == 1, False])
     if fixed[0]:
         warnings.warn(SINGLE_LEVEL_WARNING, UserWarning, stacklevel=2)
         start[0] = 0.0
-    theta, fit = _newton(che, start, reml, scale=float(v.mean()), fixed=fixed)
+    theta, fit = _newton(che, start, reml, scale=float(vs.mean()), fixed=fixed)
+    i2 = _total_i2(vs, Xs, float(theta.sum()))
+    theta = theta * s**2
+    fit = replace(fit, beta=fit.beta * s / d, vcov=fit.vcov * s**2 / np.outer(d, d),
+                  loglik=fit.loglik - (k - p if reml else k) * np.log(s))
 
     se = np.sqrt(np.diag(fit.vcov))
     z = fit.beta / se
@@ -441,7 +450,7 @@ def multilevel(
         q_pvalue=float(stats.chi2.sf(q, k - p)),
         pi_low=float(pi_low),
         pi_high=float(pi_high),
-        i2=_total_i2(v, X, float(theta.sum())),
+        i2=i2,
         yi=y,
         vi=v,
         study=study_arr,

@@ -591,3 +591,7 @@ def check_effects(effects: pd.DataFrame, extra: list[str]) -> None:
     missing = [c for c in needed if c not in effects.columns]
     if missing:
         raise ValueError(f"effects is missing column(s) {', '.join(missing)}")
+    flags = effects["included"]
+    if flags.dtype != bool and not flags.map(lambda x: isinstance(x, bool | np.bool_)).all():
+        raise ValueError("effects['included'] must be true/false (bool) values; got "
+                         f"{flags[~flags.map(lambda x: isinstance(x, bool | np.bool_))].iloc[0]!r}")

@@ -33,7 +33,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from metaally.models.blocks import che_blocks, cluster_blocks, marginal_covariance
+from metaally.models.blocks import (
+    che_blocks,
+    cluster_blocks,
+    marginal_covariance,
+    marginal_inverse,
+)
+from metaally.models.inputs import column_scale, variance_scale
 from metaally.models.printing import (
     Printable,
     coef_frame,
@@ -200,7 +206,8 @@ class RobustResult(Printable):
             raise ValueError(f"constraints must be a q x {p} matrix (one column per coefficient)")
         if np.linalg.matrix_rank(C) < C.shape[0]:
             raise ValueError("the constraint rows are linearly dependent")
-        return _htz_test(C, self.parts)
+        # ``parts`` are for the columns of X divided by d: C beta = (C / d) beta_scaled
+        return _htz_test(C / column_scale(self.model.X), self.parts)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per coefficient: term, estimate, se, stat, df, pvalue, ci_low, ci_high,
@@ -253,30 +260,37 @@ def robust(model: ClusteredModel, adjust: str = "CR2") -> RobustResult:
         raise ValueError(
             f"cluster-robust inference needs more studies ({n_clusters}) than coefficients ({p})"
         )
-    parts = _sandwich(model, adjust)
+    # the sandwich of y/s, v/s² (s a power of two; ``parts`` stay in those units, the
+    # tests are scale-free), scaled back for the estimates and their covariance
+    s, d = float(variance_scale(model.vi)[0]), column_scale(model.X)
+    parts = _sandwich(model, adjust, s, d)
+    beta, vcov = parts.beta * s / d, parts.vcov * s**2 / np.outer(d, d)
     undefined = np.diag(parts.vcov) <= _EIGEN_TOL * np.diag(parts.bread)
     if undefined.any():
         names = ", ".join(name for name, u in zip(model.coef_names, undefined, strict=True) if u)
+        exact = np.all(np.abs(model.yi - model.X @ beta) <= 1e-12 * np.sqrt(model.vi))
+        why = ("the effect sizes fit the model exactly (e.g. identical yi)" if exact
+               else "identified by a single study")
         warnings.warn(
-            f"the cluster-robust variance of {names} is zero (identified by a single study): "
+            f"the cluster-robust variance of {names} is zero ({why}): "
             "its robust se, df, test and CI are NaN",
             RuntimeWarning,
             stacklevel=3,  # the caller of MultilevelResult.robust()
         )
-    se = np.where(undefined, np.nan, np.sqrt(np.diag(parts.vcov)))
+    se = np.where(undefined, np.nan, np.sqrt(np.diag(vcov)))
     df = np.array([np.nan if u else _htz_nu(row[None, :], parts)
                    for row, u in zip(np.eye(p), undefined, strict=True)])
-    t = parts.beta / se
+    t = beta / se
     crit = stats.t.isf((1.0 - model.level) / 2.0, df)
     coef = pd.DataFrame(
         {
-            "estimate": parts.beta,
+            "estimate": beta,
             "se": se,
             "df": df,
             "stat": t,
             "pvalue": 2.0 * stats.t.sf(np.abs(t), df),
-            "ci_low": parts.beta - crit * se,
-            "ci_high": parts.beta + crit * se,
+            "ci_low": beta - crit * se,
+            "ci_high": beta + crit * se,
         },
         index=pd.Index(model.coef_names),
     )
@@ -288,14 +302,14 @@ def robust(model: ClusteredModel, adjust: str = "CR2") -> RobustResult:
         qm_values = (float("nan"), 0, float("nan"), float("nan"))
     if p == 1 and intercept:
         half = crit[0] * np.sqrt(se[0] ** 2 + model.sigma2_study + model.sigma2_within)
-        pi = (parts.beta[0] - half, parts.beta[0] + half)
+        pi = (beta[0] - half, beta[0] + half)
     else:
         pi = (float("nan"), float("nan"))
     return RobustResult(
         **first_coefficient(coef),
         adjust=adjust,
         coef=coef,
-        vcov=parts.vcov,
+        vcov=vcov,
         n_clusters=n_clusters,
         qm=float(qm_values[0]),
         qm_df1=int(qm_values[1]),
@@ -308,10 +322,15 @@ def robust(model: ClusteredModel, adjust: str = "CR2") -> RobustResult:
     )
 
 
-def _sandwich(model: ClusteredModel, adjust: str) -> _SandwichParts:
-    """V_R and the per-cluster Gamma_j, H_j, computed block by block (see the module docstring)."""
-    beta = model.coef["estimate"].to_numpy()
-    bread = model.vcov
+def _sandwich(
+    model: ClusteredModel, adjust: str, s: float = 1.0, d: np.ndarray | None = None
+) -> _SandwichParts:
+    """V_R and the per-cluster Gamma_j, H_j, computed block by block (see the module docstring),
+    for the data y/s, v/s² and the columns of X divided by d (β_j then scaled by d_j/s)."""
+    d = np.ones(model.X.shape[1]) if d is None else d
+    beta = model.coef["estimate"].to_numpy() * d / s
+    bread = model.vcov * np.outer(d, d) / s**2
+    X = model.X / d
     chol_bread = np.linalg.cholesky(bread)
     blocks = cluster_blocks(model.study)
     p = beta.shape[0]
@@ -320,10 +339,12 @@ def _sandwich(model: ClusteredModel, adjust: str) -> _SandwichParts:
     gamma = np.zeros((n, p, p))
     h = np.zeros((n, p, p))
     for group, block in zip(
-        blocks.groups, che_blocks(model.yi, model.vi, model.X, blocks, model.rho), strict=True
+        blocks.groups, che_blocks(model.yi / s, model.vi / s**2, X, blocks, model.rho),
+        strict=True,
     ):
-        sigma = marginal_covariance(block, model.sigma2_study, model.sigma2_within)
-        weights = np.linalg.inv(sigma)
+        sigma = marginal_covariance(block, model.sigma2_study / s**2, model.sigma2_within / s**2)
+        weights = marginal_inverse(block, model.sigma2_study / s**2,
+                                   model.sigma2_within / s**2)[0]
         if adjust == "CR2":
             adj = _cr2_adjustment(sigma, block.X, bread)
         else:

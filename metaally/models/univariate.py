@@ -25,7 +25,8 @@ heterogeneity statistics are NaN and inference is Wald (z), whatever ``test``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, NamedTuple
 
@@ -40,6 +41,7 @@ from metaally.models.inputs import (
     effect_arrays,
     mod_columns,
     take_rows,
+    variance_scale,
 )
 from metaally.models.printing import Printable, coef_frame, coef_table, fmt_num, pvalue_phrase
 from metaally.models.protocol import first_coefficient
@@ -127,13 +129,18 @@ def fit_arrays(
     A ``RuntimeWarning`` reports data sets that needed the τ² fallback unless
     ``warn=False`` (the caller then reports ``fallback`` itself).
     """
+    # fit y/s, v/s² and scale back: the same answer, no overflow at any scale of y
+    scale = variance_scale(v, mask)
+    if np.any(scale != 1.0):
+        y = y / scale[:, None]
+        v = v / np.square(scale)[:, None]
     raw = make_problem(y, v, design, mask, center=False)
     pb = raw.centred()
     n = y.shape[0]
     if method == "FE":
         tau2_hat, fallback = np.zeros(n), np.zeros(n, dtype=bool)
     elif tau2 is not None:
-        tau2_hat = np.broadcast_to(np.asarray(tau2, dtype=float), (n,)).copy()
+        tau2_hat = np.broadcast_to(np.asarray(tau2, dtype=float), (n,)) / np.square(scale)
         fallback = np.zeros(n, dtype=bool)
     else:
         tau2_hat, fallback = estimate(pb, method)
@@ -141,7 +148,12 @@ def fit_arrays(
             warn_fallback(fallback, method, stacklevel=3)
     fit = raw.fit(tau2_hat)
     use_t = (test != "z") & (pb.df > 0)
-    return FitArrays(
+    if test == "knha" and np.any(use_t & (fit.rss <= np.finfo(float).eps)):
+        # metafor's numbers (se 0, an infinite test statistic), said out loud
+        warnings.warn("the effect sizes fit the model exactly (e.g. identical yi): the "
+                      "Knapp-Hartung scale factor is 0, so the se is 0 and the test infinite",
+                      RuntimeWarning, stacklevel=3)
+    arrays = FitArrays(
         k=raw.k.astype(int),
         tau2=tau2_hat,
         fallback=fallback,
@@ -150,6 +162,21 @@ def fit_arrays(
         **_heterogeneity(pb, tau2_hat, method),
         loglik=loglik(fit, raw, restricted=method == "REML", constants=True),
         weights=_percent(fit.w),
+    )
+    if np.all(scale == 1.0):
+        return arrays
+    return _scaled_back(arrays, scale, raw.df if method == "REML" else raw.k)
+
+
+def _scaled_back(a: FitArrays, s: np.ndarray, n_log: np.ndarray) -> FitArrays:
+    """Results of the fit to y/s, v/s² in the units of y: β, se, intervals × s, variances
+    × s², and the log-likelihood − n_log·log s (the Jacobian of y → y/s over the k, or
+    for REML the k − p, dimensions of the likelihood)."""
+    s1, s2 = s[:, None], np.square(s)
+    return replace(
+        a, tau2=a.tau2 * s2, beta=a.beta * s1, vcov=a.vcov * s2[:, None, None],
+        se=a.se * s1, ci_low=a.ci_low * s1, ci_high=a.ci_high * s1,
+        pi_low=a.pi_low * s, pi_high=a.pi_high * s, loglik=a.loglik - n_log * np.log(s),
     )
 
 
