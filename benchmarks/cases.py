@@ -1,4 +1,4 @@
-"""The benchmark cases of issue 7: data, the timed metaally calls, their peers and checks.
+"""The benchmark cases: data, the timed metaally calls, their peers and checks.
 
 Every case returns :class:`Row` objects: one per (metaally call, peer) pair, timed as
 the best of a few runs (the machine is shared and noisy), with a correctness check
@@ -399,7 +399,7 @@ def permutation(s: Sizes, r: dict | None) -> list[Row]:
 
 
 def bayes(s: Sizes, r: dict | None) -> list[Row]:
-    """Issue 14: one component's Bayesian fit (k = 4 studies; and the CHE model with
+    """One component's Bayesian fit (k = 4 studies; and the CHE model with
     4 studies x 4 effects), posterior median, CrI, P(mu > 0) and the Bayes factors, checked
     against an independent scipy.integrate.quad of the posterior mean of mu."""
     from scipy import integrate, stats
@@ -519,7 +519,7 @@ def simulation(s: Sizes, r: dict | None) -> list[Row]:
                     peer_seconds=t, check="identical to the in-process results: "
                     + ("ok" if same else "FAIL")))
     return rows
-# ---- scale and streaming (issue 16) ---------------------------------------------------
+# ---- scale and streaming -------------------------------------------------------------------
 
 def scale(s: Sizes, r: dict | None) -> list[Row]:
     """CHE + CR2 and trim-and-fill at k = 10⁶ effect sizes (targets ≤ 3 s each)."""

@@ -243,7 +243,7 @@ def test_r_to_d_is_odd_and_increasing(a: float, b: float) -> None:
 def test_matches_metafor_escalc(table2: pd.DataFrame) -> None:
     """escalc("SMD") on the same d, n1, n2 (tests/reference/effects.R): metafor's exact J.
 
-    The approximation J = 1 − 3/(4m − 1) used before issue 13 differed by up to 1e-5
+    The approximation J = 1 − 3/(4m − 1) used before differed by up to 1e-5
     here; with the exact correction the values agree to rounding.
     """
     ref = json.loads((Path(__file__).parent / "reference" / "effects.json").read_text())

@@ -1,4 +1,4 @@
-"""The CSV metrics of issue 13: every bad combination gets PATH:LINE: column and exit 2, and one
+"""The CSV metrics: every bad combination gets PATH:LINE: column and exit 2, and one
 study of each metric appended to Table 2 gets metafor's yi and vi from compute_effects."""
 
 from __future__ import annotations

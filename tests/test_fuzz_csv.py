@@ -1,4 +1,4 @@
-"""Fuzzing the studies CSV reader with mutations of data/table2.csv (issue 16 §4).
+"""Fuzzing the studies CSV reader with mutations of data/table2.csv.
 
 Whatever the bytes, ``validate_file`` returns ``PATH:LINE: column 'X': what (expected)``
 lines (one line each, LINE inside the file) and never raises; the CLI exits 0 or 2; and a

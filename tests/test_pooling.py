@@ -293,7 +293,7 @@ def test_summary_reads_like_a_printout():
     assert "CR2" in text
 
 
-# --- issue 8: by technique / outcome component, gap-map cells, technique test ----------
+# --- by technique / outcome component, gap-map cells, technique test ----------
 
 BY_COLUMN_LEVELS = {"technique": TECHNIQUES, "outcome_component": OUTCOME_COMPONENTS}
 

@@ -1,4 +1,4 @@
-"""Every estimator and diagnostic on ill-conditioned input (issue 16 §3).
+"""Every estimator and diagnostic on ill-conditioned input.
 
 Scale invariance: each model is equivariant under yi -> c*yi, vi -> c^2*vi, so every
 output is the unscaled one times c^0, c^1 or c^2 (log-likelihoods shift by a constant and
@@ -109,7 +109,7 @@ def test_scale_invariance(name: str, exponent: float) -> None:
 
 @pytest.mark.parametrize("c", [1e-150, 1e150])
 def test_random_effects_at_extreme_scales_is_the_unscaled_fit(c: float) -> None:
-    """Issue 16 reproducer: at c = 1e±150 the estimate was 0.2457 c for 0.2439 c."""
+    """Reproducer: at c = 1e±150 the estimate was 0.2457 c for 0.2439 c."""
     base = ma.random_effects(Y, V)
     fit = ma.random_effects(Y * c, V * c * c)
     assert fit.estimate / c == pytest.approx(base.estimate, rel=1e-12)

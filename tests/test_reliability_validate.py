@@ -1,4 +1,4 @@
-"""The validator on hostile files (issue 16 §1): every reproducer is a fixed regression case.
+"""The validator on hostile files: every reproducer is a fixed regression case.
 
 Each broken file gives exit 2 with ``PATH:LINE: column 'X': ...`` at the line and column of
 the problem, every other problem in the file is still reported, and nothing ever raises.

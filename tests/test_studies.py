@@ -1,4 +1,4 @@
-"""Loading and validating the studies CSV (issue 2 §2-3, issue 8 vocabularies)."""
+"""Loading and validating the studies CSV."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ MODELS = {"intercept", "moderator"}
 GRID = {(model, method, test) for model in MODELS for method in METHODS for test in TESTS}
 
 RTOL = 1e-6
-"""Agreement required on estimates, SEs, tau^2, Q, I^2, prediction bounds (issue 3)."""
+"""Agreement required on estimates, SEs, tau^2, Q, I^2, prediction bounds."""
 RTOL_QPROFILE = 1e-4
 
 

@@ -21,11 +21,13 @@ import numpy as np
 __all__ = [
     "check_aligned",
     "check_level",
+    "column_scale",
     "design_matrix",
     "effect_arrays",
     "frame_yi_sei",
     "mod_columns",
     "take_rows",
+    "variance_scale",
 ]
 
 

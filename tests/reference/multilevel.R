@@ -1,4 +1,4 @@
-# Reference values for metaally.che / robust / aggregate (issue 4).
+# Reference values for metaally.che / robust / aggregate.
 #
 # CHE working model fitted with metafor (vcalc + rma.mv, tight BFGS), cluster-robust
 # inference with clubSandwich (CR2 / CR1, Satterthwaite df, HTZ Wald test), and

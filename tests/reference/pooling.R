@@ -1,7 +1,7 @@
 # Reference values for metaally.pooling (pool_by_component, component_differences).
 #
 # Reads results/effects.csv (rows with included == TRUE), pools every targeted component,
-# every Table 2 group and all effects together, exactly as issue 5 specifies:
+# every Table 2 group and all effects together, as the report pools them:
 #   che:        V <- vcalc(vi, cluster = study_id, obs = es_id, rho = 0.6)
 #               rma.mv(yi, V, random = ~ 1 | study_id/es_id, method = "REML")
 #               robust(., cluster = study_id, clubSandwich = TRUE)   (CR2, Satterthwaite df)
@@ -126,7 +126,7 @@ differences <- list(
   test = list(stat = wald$Fstat, df1 = wald$df_num, df2 = wald$df_denom, pvalue = wald$p_val)
 )
 
-# --- issue 8: pooling by technique / outcome component, gap-map cells, technique test ------
+# --- pooling by technique / outcome component, gap-map cells, technique test ------
 techniques <- c("podcast", "expert_video", "story_video", "video", "documentary",
                 "testimonials", "leader_story", "reading_privilege", "reading_disadvantage",
                 "reflection_writing", "infographic")
