@@ -16,9 +16,12 @@ from pathlib import Path
 import pandas as pd
 
 import metaally as ma
-import metaally.allyship as ally
 
 ROOT = Path(__file__).resolve().parents[1]
+# the words declared beside the data (data/vocabulary.csv), not the packaged copy's
+VOCABULARY = ma.load_vocabulary(ROOT / "data" / "vocabulary.csv")
+COMPONENTS = VOCABULARY.levels("components")
+TECHNIQUES = VOCABULARY.levels("technique")
 SETTINGS = ma.AnalysisSettings()
 
 
@@ -26,14 +29,14 @@ def main() -> None:
     effects = pd.read_csv(ROOT / "results" / "effects.csv")
     rho = SETTINGS.rho
     table = pd.concat([
-        ma.bayes_by(effects, "components", ally.COMPONENTS, rho=rho),
-        ma.bayes_by(effects, "technique", ally.TECHNIQUES, rho=rho),
+        ma.bayes_by(effects, "components", COMPONENTS, rho=rho),
+        ma.bayes_by(effects, "technique", TECHNIQUES, rho=rho),
         ma.bayes_by(effects, None, rho=rho),
     ], ignore_index=True)
     table["grouping"] = table["grouping"].replace({"components": "component"})
     included = effects[effects["included"].astype(bool)]
     members = {level: included[included["components"].str.split(";").apply(
-        lambda cell, lv=level: lv in [c.strip() for c in cell])] for level in ally.COMPONENTS}
+        lambda cell, lv=level: lv in [c.strip() for c in cell])] for level in COMPONENTS}
     members["overall"] = included
     sensitivity = pd.concat([
         ma.bayes_prior_sensitivity(data["yi"], data["vi"], data["study_id"], rho=rho)

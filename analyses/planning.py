@@ -26,9 +26,11 @@ import numpy as np
 import pandas as pd
 
 import metaally as ma
-import metaally.allyship as ally
 
 ROOT = Path(__file__).resolve().parents[1]
+# the words declared beside the data (data/vocabulary.csv), not the packaged copy's
+VOCABULARY = ma.load_vocabulary(ROOT / "data" / "vocabulary.csv")
+COMPONENTS = VOCABULARY.levels("components")
 SETTINGS = ma.AnalysisSettings()
 SMALL_EFFECT = 0.2
 TARGET = 0.8
@@ -46,7 +48,7 @@ def studies_needed_table(effects: pd.DataFrame) -> pd.DataFrame:
     tau2 = ma.random_effects(composite["yi"], composite["vi"], method=SETTINGS.method).tau2
     targets = included.groupby("study_id")["components"].first().str.split(";")
     rows = []
-    for component in ally.COMPONENTS:
+    for component in COMPONENTS:
         studies = targets.index[targets.apply(lambda names, c=component: c in names)]
         current = composite[composite["study"].isin(studies)]
         yi = current["yi"] if len(current) else None

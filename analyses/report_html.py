@@ -15,7 +15,6 @@ from pathlib import Path
 import pandas as pd
 
 import metaally as ma
-import metaally.allyship as ally
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
@@ -44,7 +43,7 @@ def _figure(path: Path) -> ma.FigureFile:
 
 
 def main() -> None:
-    studies = ally.load_table2()
+    studies = ma.load_studies(DATA)
     summary = (RESULTS / "summary.md").read_text(encoding="utf-8")
     csvs = [RESULTS / name for name in TABLES if (RESULTS / name).is_file()]
     csvs += sorted(p for p in RESULTS.glob("*.csv") if p.name not in TABLES)

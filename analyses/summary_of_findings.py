@@ -12,16 +12,18 @@ from pathlib import Path
 import pandas as pd
 
 import metaally as ma
-import metaally.allyship as ally
 
 ROOT = Path(__file__).resolve().parents[1]
+# the words declared beside the data (data/vocabulary.csv), not the packaged copy's
+VOCABULARY = ma.load_vocabulary(ROOT / "data" / "vocabulary.csv")
+COMPONENTS = VOCABULARY.levels("components")
 SETTINGS = ma.AnalysisSettings()
 
 
 def main() -> None:
     effects = pd.read_csv(ROOT / "results" / "effects.csv")
-    studies = ally.load_table2()
-    table = ma.summary_of_findings(effects, "components", levels=ally.COMPONENTS,
+    studies = ma.load_studies(ROOT / "data" / "table2.csv")
+    table = ma.summary_of_findings(effects, "components", levels=COMPONENTS,
                                    model=SETTINGS.model, rho=SETTINGS.rho,
                                    method=SETTINGS.method, participants=studies)
     path = ma.write_csv(table, ROOT / "results" / "summary_of_findings.csv")

@@ -56,6 +56,20 @@ BROKEN = [
     ("icc_without_cluster_size.csv", "cluster_size", "icc is given but cluster_size is blank"),
     ("icc_out_of_range.csv", "icc", "icc = 1.2 is out of range"),
     ("cluster_size_above_arm.csv", "cluster_size", "cluster_size = 60 is out of range"),
+    # the rest of issue 13's list: a metric's column absent from the header, SD < 0 (and a
+    # pre-test SD of 0), p at or below the ends of (0, 1), the other arm's events > n, ...
+    ("means_header_without_sd2.csv", "sd2", "needed for metric 'means'"),
+    ("means_sd_negative.csv", "sd2", "sd2 = -1.3 is not positive"),
+    ("means_sd_not_a_number.csv", "sd1", "'1.1a' is not a number"),
+    ("prepost_sd_pre_zero.csv", "sd_pre1", "sd_pre1 = 0 is not positive"),
+    ("p_one.csv", "value", "p = 1 is out of range"),
+    ("p_negative.csv", "value", "p = -0.01 is out of range"),
+    ("chi2_negative.csv", "value", "chi2 = -3.1 is out of range"),
+    ("counts_events2_exceed_n2.csv", "events2", "events2 = 51 exceeds n2 = 50"),
+    ("counts_events_not_whole.csv", "events1", "'10.5' is not a whole number"),
+    ("or_ci_low_zero.csv", "ci_low", "ci_low = 0 is not positive"),
+    ("medians_q3_above_max.csv", "q3_1", "q3_1 = 19 exceeds max1 = 18"),
+    ("f_from_prepost_design.csv", "design", "metric F cannot come from a prepost design"),
 ]
 
 
@@ -79,11 +93,14 @@ def test_missing_column_message_reads_as_the_issue_words_it() -> None:
     assert validate_file(path)[0].startswith(f"{path}:3: column 'sd2': needed for metric 'means'")
 
 
-def test_cli_exits_2_on_a_metric_rule(capsys: pytest.CaptureFixture[str]) -> None:
-    path = FIXTURES / "p_above_one.csv"
+@pytest.mark.parametrize(("name", "column", "words"), BROKEN, ids=[b[0] for b in BROKEN])
+def test_cli_exits_2_on_each_metric_rule(capsys: pytest.CaptureFixture[str], name: str,
+                                         column: str, words: str) -> None:
+    path = FIXTURES / name
     assert main(["validate", str(path)]) == 2
     err = capsys.readouterr()
-    assert f"{path}:3: column 'value': p = 1.2 is out of range" in err.out + err.err
+    assert f"{path}:3: column '{column}': " in err.out + err.err
+    assert words in err.out + err.err
 
 
 def test_metric_columns_are_declared_optional_and_documented() -> None:

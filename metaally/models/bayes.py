@@ -24,6 +24,10 @@ composite Gauss-Legendre rule instead: tau is mapped to t in [0, 1) (tau = c t /
 c the prior's median; linear on a bounded prior support), the interval is split until the
 20- and 10-point rules agree to ``_TOL`` (relative) on the integrals of p, p tau, p tau^2,
 p m and p (m^2 + 1/P), and the 20-point nodes with their posterior weights form the mixture.
+An interval is not split below ``_MIN_WIDTH`` in t: where a moment of tau does not exist (a
+heavy-tailed prior that the data do not update, e.g. tau_study of a single study under a
+half-Cauchy prior), the rules cannot agree on p tau^2 near t = 1, and the refinement stops
+at tau ~ c / _MIN_WIDTH instead of reaching t = 1 (tau = inf, NaN weights).
 Summaries are then exact to quadrature accuracy (about 1e-10), deterministic and take
 milliseconds.  The same engine integrates over two variance components on a tensor grid whose
 axes are refined in the same way (:mod:`metaally.models.bayes_multilevel`).
@@ -76,6 +80,7 @@ _GL20 = np.polynomial.legendre.leggauss(20)
 _GL10 = np.polynomial.legendre.leggauss(10)
 _MAX_ROUNDS = 60
 _START = 4  # initial intervals per axis (halved where the two rules disagree)
+_MIN_WIDTH = 2.0**-32  # narrowest interval in t (tau < c 2^32 at its nodes: finite weights)
 
 #: Default heterogeneity prior for standardised mean differences: half-normal, scale 0.5.
 #: Röver et al. (2021, Res Synth Methods 12:448-474) recommend half-normal priors scaled to
@@ -557,9 +562,10 @@ def integrate(
             scale = np.abs(comps * w_this20).sum(-1, keepdims=True)
             scale = np.where(scale > 0, scale, 1.0)
             err = (np.abs(i20 - i10) / scale).max(axis=0)
-            if err.sum() > tol:
+            mask = (err > max(tol / n_int, 1e-3 * err.max())) & (np.diff(edges[d]) > _MIN_WIDTH)
+            if err.sum() > tol and mask.any():
                 converged = False
-                split.append(err > max(tol / n_int, 1e-3 * err.max()))
+                split.append(mask)
             else:
                 split.append(None)
         if converged:
