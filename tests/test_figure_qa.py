@@ -1,0 +1,164 @@
+"""What a journal reviewer looking at the figures would stumble on, each as a test that
+fails on the figure as it was: truncated outcome labels, a technique forest plot
+several A4 pages tall, a funnel legend over a point, arrowheads poking out of the axis,
+stale pages beside regenerated ones."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.image import imread
+from matplotlib.lines import Line2D
+
+import metaally as ma
+from metaally.allyship import pipeline
+from metaally.plots.export import save_pages
+from metaally.plots.forest import forest_pages
+
+ROOT = Path(__file__).resolve().parents[1]
+EFFECTS = pd.read_csv(ROOT / "results" / "effects.csv")
+
+pytestmark = pytest.mark.usefixtures("no_show_and_close")
+
+
+# --- every effect: outcome labels wrapped, never truncated ----------------------------------
+
+
+def test_effect_labels_keep_every_outcome_whole():
+    labels = pipeline.effect_labels(EFFECTS)
+    assert not labels.str.contains("…").any()
+    for outcome, label in zip(EFFECTS["outcome"], labels, strict=True):
+        assert label.startswith(outcome.strip() + " (")
+    # the longest outcomes of Table 2 are far beyond one line: they are kept all the same
+    assert EFFECTS["outcome"].str.len().max() > 100
+
+
+def test_forest_of_every_effect_wraps_the_full_labels():
+    included = EFFECTS[EFFECTS["included"]].assign(label=pipeline.effect_labels)
+    fig = ma.forest_plot(included, group="study_id", label="label")
+    shown = [t.get_text().replace("\n", " ") for t in fig.axes[0].get_yticklabels()]
+    for label in included["label"]:
+        assert " ".join(label.split()) in shown
+    assert not any(t.endswith("…") or "… (" in t for t in shown)
+
+
+# --- the technique forest plot: numbered pages ----------------------------------------------
+
+
+def _project(tmp_path: Path) -> Path:
+    (tmp_path / "results").mkdir()
+    (tmp_path / "data").mkdir()
+    shutil.copy(ROOT / "results" / "effects.csv", tmp_path / "results" / "effects.csv")
+    for name in ("table2.csv", "vocabulary.csv"):
+        shutil.copy(ROOT / "data" / name, tmp_path / "data" / name)
+    return tmp_path
+
+
+def test_technique_forest_is_split_into_pages_of_at_most_page_rows(tmp_path):
+    root = _project(tmp_path)
+    figures = root / "figures"
+    figures.mkdir()
+    for stale in ("forest_by_technique.png", "forest_by_technique.svg",
+                  "forest_by_technique-9.png", "forest_by_technique-notes.png"):
+        (figures / stale).write_bytes(b"old")
+    pipeline.run("forest_by_technique", root)
+    pages = sorted(figures.glob("forest_by_technique-[0-9]*.png"))
+    assert len(pages) >= 2
+    assert [p.name for p in pages] == [f"forest_by_technique-{i}.png"
+                                       for i in range(1, len(pages) + 1)]
+    assert len(sorted(figures.glob("forest_by_technique-[0-9]*.svg"))) == len(pages)
+    # stale pages of an earlier layout are gone; an unrelated file is left alone
+    assert not (figures / "forest_by_technique.png").exists()
+    assert not (figures / "forest_by_technique.svg").exists()
+    assert not (figures / "forest_by_technique-9.png").exists()
+    assert (figures / "forest_by_technique-notes.png").read_bytes() == b"old"
+    assert (figures / "forest_by_technique.pdf").read_bytes().startswith(b"%PDF")
+    # no page taller than PAGE_ROWS rows of 0.2 in plus titles, axis and notes (300 dpi)
+    limit = (pipeline.PAGE_ROWS * 0.2 + 12 * 0.3 + 1.5) * 300
+    assert all(imread(p).shape[0] <= limit for p in pages)
+
+
+def test_forest_pages_respects_max_rows_and_numbers_the_pages():
+    groups = ma.pool_groups(EFFECTS, "technique")
+    pages = forest_pages(groups, max_rows=pipeline.PAGE_ROWS)
+    notes = [" ".join(t.get_text() for t in fig.texts) for fig in pages]
+    assert [f"Page {i} of {len(pages)}." in n for i, n in enumerate(notes, start=1)] == \
+        [True] * len(pages)
+    for fig in pages:
+        # a panel's height in rows is its axes height in inches / 0.2
+        rows = sum(ax.get_position().height * fig.get_figheight() / 0.2
+                   for ax in fig.axes if ax.get_title(loc="left"))
+        assert rows <= pipeline.PAGE_ROWS + 1e-6 or len(fig.axes) <= 2  # one oversized panel
+
+
+def test_save_pages_with_one_page_removes_numbered_pages(tmp_path):
+    (tmp_path / "f-1.png").write_bytes(b"old")
+    (tmp_path / "f-2.svg").write_bytes(b"old")
+    groups = ma.pool_groups(EFFECTS, "components")
+    paths = save_pages(forest_pages(groups, max_rows=1000), tmp_path / "f")
+    assert sorted(p.name for p in paths) == ["f.pdf", "f.png", "f.svg"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.pdf", "f.png", "f.svg"]
+
+
+# --- funnel: the legend never hides a point -------------------------------------------------
+
+
+def _points_under_legend(fig) -> int:
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    box = ax.get_legend().get_window_extent()
+    hidden = 0
+    for collection in ax.collections:
+        offsets = collection.get_offsets()
+        if len(offsets) == 0 or not hasattr(collection, "get_sizes"):
+            continue
+        for x, y in ax.transData.transform(np.asarray(offsets, dtype=float)):
+            hidden += box.x0 <= x <= box.x1 and box.y0 <= y <= box.y1
+    return hidden
+
+
+@pytest.mark.parametrize("corner", ["lower right", "upper right", "lower left", "upper left"])
+def test_funnel_legend_hides_no_point(corner):
+    rng = np.random.default_rng(7)
+    sei = rng.uniform(0.05, 0.3, 30)
+    yi = 0.3 + rng.normal(0, 1, 30) * sei
+    # one point pushed into each corner of the plot, where a legend would go
+    x = {"left": yi.min() - 0.6, "right": yi.max() + 0.6}[corner.split()[1]]
+    s = {"lower": sei.max(), "upper": sei.min()}[corner.split()[0]]
+    frame = pd.DataFrame({"yi": [*yi, x], "vi": [*sei**2, s**2]})
+    assert _points_under_legend(ma.funnel_plot(frame)) == 0
+
+
+def test_funnel_of_table2_legend_hides_no_point():
+    included = EFFECTS[EFFECTS["included"]]
+    fit = ma.multilevel(included["yi"], included["vi"], study=included["study_id"])
+    assert _points_under_legend(ma.funnel_plot(fit)) == 0
+    tf = ma.trim_and_fill(ma.random_effects([0.1, 0.3, 0.35, 0.5, 0.7, 0.9],
+                                            [0.01, 0.02, 0.03, 0.04, 0.05, 0.06]))
+    assert _points_under_legend(ma.funnel_plot(tf)) == 0
+
+
+# --- arrowheads stay inside the axis --------------------------------------------------------
+
+
+def test_arrowheads_of_cut_intervals_end_on_the_axis_edge():
+    frame = pd.DataFrame({"label": ["a", "b"], "yi": [0.2, 0.4], "vi": [0.01, 0.02]})
+    fig = ma.forest_plot(frame, xlim=(0.1, 0.6),
+                         pooled={"estimate": 0.3, "ci_low": 0.05, "ci_high": 0.7,
+                                 "pi_low": -1.0, "pi_high": 1.5})
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    box = ax.get_window_extent()
+    arrows = [line for line in ax.lines if isinstance(line, Line2D)
+              and line.get_marker() in ("<", ">")]
+    assert len(arrows) >= 4  # a's lower end, b's upper end, the PI both sides
+    for line in arrows:
+        extent = line.get_window_extent(fig.canvas.get_renderer())
+        assert extent.x0 >= box.x0 - 0.5 and extent.x1 <= box.x1 + 0.5
+        tip = extent.x0 if line.get_marker() == "<" else extent.x1
+        edge = box.x0 if line.get_marker() == "<" else box.x1
+        assert tip == pytest.approx(edge, abs=1.5)  # touching the edge, not floating inside
