@@ -162,3 +162,30 @@ def test_arrowheads_of_cut_intervals_end_on_the_axis_edge():
         tip = extent.x0 if line.get_marker() == "<" else extent.x1
         edge = box.x0 if line.get_marker() == "<" else box.x1
         assert tip == pytest.approx(edge, abs=1.5)  # touching the edge, not floating inside
+
+
+# --- the HTML report: captions a reader can use, pages kept together ------------------------
+
+
+def test_report_figures_have_captions_and_pages_in_order(tmp_path, monkeypatch):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("report_html",
+                                                  ROOT / "analyses" / "report_html.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    for stem in ("cumulative", "forest_by_technique-2", "forest_by_technique-1",
+                 "forest_by_technique-10", "forest_by_component", "extra_plot"):
+        (tmp_path / f"{stem}.png").write_bytes(b"png")
+    (tmp_path / "cumulative.svg").write_bytes(b"svg")
+    monkeypatch.setattr(script, "FIGURES", tmp_path)
+    figures = script._figures()
+    assert [f.path.name for f in figures] == [
+        "forest_by_component.png", "forest_by_technique-1.png", "forest_by_technique-2.png",
+        "forest_by_technique-10.png", "cumulative.svg", "extra_plot.png"]
+    captions = [f.caption for f in figures]
+    assert captions[0].startswith("Forest plot by targeted component")
+    assert captions[1] == "Forest plot by intervention technique (page 1 of 3)"
+    assert captions[3].endswith("(page 3 of 3)")
+    assert captions[-1] == "extra plot"
+    assert not [c for c in captions[:-1] if "_" in c]
