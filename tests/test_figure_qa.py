@@ -189,3 +189,15 @@ def test_report_figures_have_captions_and_pages_in_order(tmp_path, monkeypatch):
     assert captions[3].endswith("(page 3 of 3)")
     assert captions[-1] == "extra plot"
     assert not [c for c in captions[:-1] if "_" in c]
+
+
+def test_wrapped_labels_of_neighbouring_rows_never_touch():
+    included = EFFECTS[EFFECTS["included"]].assign(label=pipeline.effect_labels)
+    fig = ma.forest_plot(included, group="study_id", label="label")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in fig.axes[0].get_yticklabels()
+             if t.get_text()]
+    assert max(b.height for b in boxes) > 4 * min(b.height for b in boxes)  # some wrap a lot
+    gaps = [upper.y0 - lower.y1 for upper, lower in zip(boxes, boxes[1:], strict=False)]
+    assert min(gaps) > 0.5 * fig.dpi / 72  # at least half a point of white between rows

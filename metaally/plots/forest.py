@@ -26,6 +26,7 @@ import math
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -49,7 +50,6 @@ __all__ = [
 ]
 
 _ROW_INCHES = 0.2       # one text line's row
-_LINE_STEP = 0.62       # extra rows per additional wrapped line
 _MAX_MARKER = 90.0      # points^2 of the heaviest row
 _GAP = 0.14             # inches between columns
 _PLOT_INCHES = 3.0      # minimum width of the plot region
@@ -474,7 +474,25 @@ def _columns(panels: Sequence[_Panel]) -> _Columns:
 
 
 def _row_heights(panel: _Panel) -> list[float]:
-    return [1.0 + _LINE_STEP * (_wrap(r.label, _WRAP).count("\n")) for r in panel.rows]
+    step = _line_step()
+    return [1.0 + step * (_wrap(r.label, _WRAP).count("\n")) for r in panel.rows]
+
+
+@cache
+def _line_step() -> float:
+    """Rows added by each further line of a wrapped label, measured: the height of a
+    two-line label minus that of a one-line label in the label font (matplotlib's own line
+    spacing), so a label of several lines stays inside its row and never touches the next."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    with matplotlib.rc_context(style.RC):
+        fig = Figure(dpi=300)  # print resolution: no rounding to whole pixels of 1/72 in
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        size = float(style.RC["ytick.labelsize"])
+        one, two = (fig.text(0, 0, text, fontsize=size).get_window_extent(renderer).height
+                    for text in ("lp", "lp\nlp"))
+    return (two - one) / 300 / _ROW_INCHES
 
 
 def _panel_rows(panel: _Panel) -> float:
