@@ -201,3 +201,30 @@ def test_wrapped_labels_of_neighbouring_rows_never_touch():
     assert max(b.height for b in boxes) > 4 * min(b.height for b in boxes)  # some wrap a lot
     gaps = [upper.y0 - lower.y1 for upper, lower in zip(boxes, boxes[1:], strict=False)]
     assert min(gaps) > 0.5 * fig.dpi / 72  # at least half a point of white between rows
+
+
+# --- the network graph: the study counts on crossing edges stay apart -------------------------
+
+
+def test_network_graph_edge_numbers_do_not_overlap():
+    from metaally.allyship.network_text import fit_network, node_label
+
+    studies = ma.load_studies(ROOT / "data" / "table2.csv")
+    net, _ = fit_network(studies, ma.compute_effects(studies), rho=0.6)
+    fig = ma.network_graph(net.frame["study_id"], net.frame["treat1"], net.frame["treat2"],
+                           participants=net.participants(), labels=node_label,
+                           center="control")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    numbers = [t for t in fig.axes[0].texts if t.get_text().isdigit()]
+    assert len(numbers) >= 10
+    boxes = [t.get_bbox_patch().get_window_extent(renderer) for t in numbers]
+
+    def gap_pt(p, q) -> float:  # white space between two boxes, in points
+        dx = max(p.x0 - q.x1, q.x0 - p.x1, 0.0)
+        dy = max(p.y0 - q.y1, q.y0 - p.y1, 0.0)
+        return float(np.hypot(dx, dy)) * 72 / fig.dpi
+
+    gaps = [gap_pt(boxes[i], boxes[j]) for i in range(len(boxes))
+            for j in range(i + 1, len(boxes))]
+    assert min(gaps) >= 3.0  # read as two numbers, not one (was 1.5 pt: "2" and "1" touching)

@@ -95,6 +95,7 @@ def network_graph(
             fig, ax = plt.subplots(figsize=(width, width * 0.75), layout="constrained")
             _margin(fig)
         top = max(edges["n_studies"].max(), 1) if not edges.empty else 1
+        placed: list[tuple[float, float]] = [pos[t] for t in nodes]  # numbers avoid these
         for row in edges.itertuples(index=False):
             lw = 1.0 + 5.0 * row.n_studies / top
             (xa, ya), (xb, yb) = pos[row.treat_a], pos[row.treat_b]
@@ -105,9 +106,12 @@ def network_graph(
                 continue
             ax.plot([xa, xb], [ya, yb], color=style.GUIDE, lw=lw, zorder=1,
                     solid_capstyle="round")
-            # the number sits off the hub, nearer the outer node
+            # the number sits off the hub, nearer the outer node, and clear of the nodes
+            # and of the numbers already placed (crossing edges would stack them)
             where = {row.treat_a: 0.65, row.treat_b: 0.35}.get(center, 0.5)
-            ax.text(xa + where * (xb - xa), ya + where * (yb - ya), str(row.n_studies),
+            x, y = _clear_spot(xa, ya, xb, yb, where, placed)
+            placed.append((x, y))
+            ax.text(x, y, str(row.n_studies),
                     ha="center", va="center", fontsize=7.5, color=style.MUTED, zorder=3,
                     bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none"})
         colour = {t: _PART_COLOURS[min(i, len(_PART_COLOURS) - 1)]
@@ -142,6 +146,21 @@ def network_graph(
         if title:
             ax.set_title(title, loc="left")
     return ax.figure
+
+
+def _clear_spot(xa: float, ya: float, xb: float, yb: float, where: float,
+                taken: list[tuple[float, float]], room: float = 0.13) -> tuple[float, float]:
+    """The first point along the edge (a -> b), trying ``where`` then positions further
+    from it, that is at least ``room`` (data units; the ring has radius 1) from every point
+    in ``taken``; ``where`` itself when none is."""
+    tries = [where] + [where + d for step in (0.1, 0.2, 0.3) for d in (step, -step)]
+    for f in tries:
+        if not 0.15 <= f <= 0.85:
+            continue
+        x, y = xa + f * (xb - xa), ya + f * (yb - ya)
+        if all(math.hypot(x - u, y - v) >= room for u, v in taken):
+            return x, y
+    return xa + where * (xb - xa), ya + where * (yb - ya)
 
 
 def _studies_per_node(study: Any, treat1: Any, treat2: Any) -> pd.Series:
