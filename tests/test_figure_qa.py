@@ -228,3 +228,27 @@ def test_network_graph_edge_numbers_do_not_overlap():
     gaps = [gap_pt(boxes[i], boxes[j]) for i in range(len(boxes))
             for j in range(i + 1, len(boxes))]
     assert min(gaps) >= 3.0  # read as two numbers, not one (was 1.5 pt: "2" and "1" touching)
+
+
+def test_league_heatmap_text_fits_its_cells_at_a_readable_figure_size():
+    from metaally.allyship.network_text import fit_network, node_label
+
+    studies = ma.load_studies(ROOT / "data" / "table2.csv")
+    _, fits = fit_network(studies, ma.compute_effects(studies), rho=0.6)
+    res = next(f for f in fits["all outcomes"]
+               if f.result is not None and f.reference == "control").result
+    fig = ma.league_heatmap(res, labels=node_label)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    n = len(res.coef) + 1
+    # at most 0.9 in per treatment (was 1.15 in: 14.4 in wide, scaled to 3/4 in a report)
+    assert fig.get_figwidth() <= 1.3 + 1.6 + 0.9 * n
+    cell = ax.transData.transform([(0, 0), (1, 1)])
+    cell_w, cell_h = abs(cell[1] - cell[0])
+    cells = [t for t in ax.texts if "[" in t.get_text()]
+    assert len(cells) == n * (n - 1)
+    for text in cells:
+        assert text.get_fontsize() >= 6.5
+        box = text.get_window_extent(renderer)
+        assert box.width < 0.95 * cell_w and box.height < 0.95 * cell_h

@@ -23,6 +23,10 @@ from metaally.plots import style
 
 _PART_COLOURS = ("#1b4f8a", "#b5651d", "#2e7d32", "#7b3f98", "#8c8c8c", "#c0392b")
 CMAP = "BrBG"
+#: league table: inches of figure per treatment, room for "[−0.88, −0.52]" at 6.5 pt (0.7 in)
+#: in a cell once the labels and colour bar have theirs, and no more (was 1.15: ten
+#: treatments made a 14.4 in figure, shown at 3/4 size in a report)
+_CELL_INCHES = 0.9
 
 
 def network_edges(study: Any, treat1: Any, treat2: Any) -> pd.DataFrame:
@@ -221,7 +225,7 @@ def league_heatmap(
     plt = style.pyplot()
     with plt.rc_context(style.RC):
         if ax is None:
-            side = 1.3 + 1.15 * n
+            side = 1.3 + _CELL_INCHES * n
             fig, ax = plt.subplots(figsize=(side + 1.6, side), layout="constrained")
             _margin(fig)
         cmap = CMAP if higher_is_better else CMAP + "_r"  # teal: the row treatment is better
