@@ -59,7 +59,8 @@ OUT_pool_by_technique   := results/pooled_by_technique.csv results/pooled_by_out
                            results/technique_differences.csv
 OUT_forest_plots        := $(foreach f,forest_by_component forest_effects \
                              $(addprefix forest_,$(COMPONENTS)),figures/$(f).png figures/$(f).svg)
-OUT_forest_by_technique := figures/forest_by_technique.png figures/forest_by_technique.svg
+# paginated (forest_by_technique-1.png, -2.png …): the PDF holding every page stands for them
+OUT_forest_by_technique := figures/forest_by_technique.pdf
 OUT_funnel_plot         := figures/funnel.png figures/funnel.svg
 OUT_evidence_gap_map    := figures/evidence_gap_map.png figures/evidence_gap_map.svg
 OUT_sensitivity         := results/sensitivity.csv figures/sensitivity.png figures/sensitivity.svg

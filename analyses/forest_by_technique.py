@@ -1,6 +1,7 @@
 """Forest plot with one panel per intervention technique (studies, pooled diamond, PI).
 
-Writes figures/forest_by_technique.png and .svg.
+Writes figures/forest_by_technique-1.png, -2.png … (.svg too), one page of at most
+PAGE_ROWS rows each, and every page in figures/forest_by_technique.pdf.
 Run by ``make figures``; the step itself is ``metaally.allyship.pipeline.forest_by_technique``.
 """
 

@@ -37,9 +37,49 @@ TABLES = {
 }
 
 
-def _figure(path: Path) -> ma.FigureFile:
-    svg = path.with_suffix(".svg")
-    return ma.FigureFile(svg if svg.is_file() else path, path.stem.replace("_", " "))
+# figures shown first, in this order, with a caption a reader can use; any other follows
+CAPTIONS = {
+    "forest_by_component": "Forest plot by targeted component (CHE model, CR2 robust CIs; "
+                           "diamond: pooled estimate, bar: 95% prediction interval)",
+    "forest_awareness": "Forest plot: awareness",
+    "forest_authentic_motivation": "Forest plot: authentic motivation",
+    "forest_action_orientation": "Forest plot: action orientation",
+    "forest_all_inclusivity": "Forest plot: all-inclusivity",
+    "forest_by_technique": "Forest plot by intervention technique",
+    "forest_effects": "Every effect size, grouped by study, with the overall CHE estimate",
+    "forest_bayes": "Bayesian random effects: observed and shrunken study estimates per "
+                    "component",
+    "evidence_gap_map": "Evidence gap map: targeted component by the component the outcome "
+                        "measures",
+    "sensitivity": "Sensitivity of the pooled estimates to the analysis choices",
+    "funnel": "Funnel plot of every effect size",
+    "funnel_trimfill": "Funnel plot of one composite effect per study, with trim-and-fill",
+    "cumulative": "Cumulative meta-analysis by publication year",
+    "network_graph": "Network of techniques (all outcomes)",
+    "network_forest": "Network meta-analysis: every technique vs control",
+    "network_league": "Network meta-analysis: league table of every pair of techniques",
+    "network_ranking": "Network meta-analysis: ranking by P-score",
+}
+
+
+def _figures() -> list[ma.FigureFile]:
+    """Every PNG in figures/ (its SVG embedded when there is one): the known figures in
+    ``CAPTIONS`` order with their captions, pages of one figure together ("page 1 of 2")."""
+    pngs = sorted(FIGURES.glob("*.png"), key=lambda p: p.stem)
+    found: dict[str, list[Path]] = {}
+    for png in pngs:
+        base, _, page = png.stem.rpartition("-")
+        found.setdefault(base if page.isdigit() else png.stem, []).append(png)
+    order = [s for s in CAPTIONS if s in found] + [s for s in found if s not in CAPTIONS]
+    out = []
+    for stem in order:
+        pages = sorted(found[stem], key=lambda p: (len(p.stem), p.stem))
+        caption = CAPTIONS.get(stem, stem.replace("_", " "))
+        for i, png in enumerate(pages, start=1):
+            svg = png.with_suffix(".svg")
+            text = caption + (f" (page {i} of {len(pages)})" if len(pages) > 1 else "")
+            out.append(ma.FigureFile(svg if svg.is_file() else png, text))
+    return out
 
 
 def main() -> None:
@@ -49,7 +89,7 @@ def main() -> None:
     csvs += sorted(p for p in RESULTS.glob("*.csv") if p.name not in TABLES)
     tables = {TABLES.get(p.name, p.stem.replace("_", " ")) + f" ({p.name})": pd.read_csv(p)
               for p in csvs}
-    figures = [_figure(p) for p in sorted(FIGURES.glob("*.png"))]
+    figures = _figures()
     sections = [
         ma.ReportSection("Summary", summary.split("\n", 1)[1] if summary.startswith("# ")
                          else summary),

@@ -135,7 +135,7 @@ def test_range_scenarios_use_one_value_per_range(policy):
     ("name", "study_ids"),
     [
         ("without the preprint", {"pietri2021"}),
-        ("without ref 73", {"bonam2019"}),
+        ("without Bonam et al. (2019)", {"bonam2019"}),
         ("without active comparators", {"noland2024", "lowery2012", "dietze2020"}),
     ],
 )
@@ -363,3 +363,16 @@ def test_sensitivity_plot_into_given_axes_and_bad_input():
         ma.sensitivity_plot(one.iloc[:0])
     plt.close("all")
 
+
+
+def test_leave_out_labels_name_the_study_by_its_authors():
+    """A reader of the sensitivity plot sees who was left out, not a reference number;
+    the name is the data's own citation for ref 73 (so it follows a corrected CSV)."""
+    names = [s.name for s in ally.table2_scenarios()]
+    assert not [n for n in names if "ref " in n]
+    bonam = studies()[studies()["ref"] == 73].iloc[0]
+    assert bonam["citation"] == "Bonam et al. (2019)"  # the year is part of the citation
+    expected = f"without {bonam['citation']}"
+    assert expected in names
+    sc = scenario(expected)
+    assert sc.leave_out == ("ref", 73)

@@ -143,6 +143,13 @@ class Review:
         paths = save_figure(fig, self.figures / stem)
         print(f"wrote {', '.join(str(p.relative_to(self.root)) for p in paths)}")
 
+    def save_pages(self, figures, stem: str) -> None:
+        """A figure of several pages: ``<stem>-1.png`` … and one ``<stem>.pdf``."""
+        from metaally.plots.export import save_pages
+
+        paths = save_pages(figures, self.figures / stem)
+        print(f"wrote {', '.join(str(p.relative_to(self.root)) for p in paths)}")
+
 
 # --- steps ----------------------------------------------------------------------------------
 
@@ -217,30 +224,31 @@ def forest_plots(review: Review) -> None:
     review.save(fig, "forest_effects")
 
 
-def effect_labels(effects: pd.DataFrame, width: int = 60) -> pd.Series:
-    """Outcome (shortened) and the reported value; the technique too where the same
-    outcome and value occur twice in a study (e.g. two arms of ref 161)."""
+def effect_labels(effects: pd.DataFrame) -> pd.Series:
+    """Outcome (in full: the forest plot wraps it, never truncates) and the reported value;
+    the technique too where the same outcome and value occur twice in a study (e.g. two
+    arms of ref 161)."""
     metric = effects["metric"].replace({"f2": "f²"})
     tag = metric + " = " + effects["value_used"].map("{:g}".format)
     twins = effects.duplicated(["study_id", "outcome", "value_used"], keep=False)
     technique = effects["technique"].str.replace(";", " + ").str.replace("_", " ")
     tag = tag.where(~twins, technique + "; " + tag)
-    labels = []
-    for outcome, t in zip(effects["outcome"], tag, strict=True):
-        room = width - len(t) - 3
-        short = outcome if len(outcome) <= room else outcome[: room - 1].rstrip() + "…"
-        labels.append(f"{short} ({t})")
-    return pd.Series(labels, index=effects.index)
+    return effects["outcome"].astype(str).str.strip() + " (" + tag + ")"
+
+
+#: rows per page of a stacked forest plot (``forest_pages``): about an A4 page at 300 dpi
+PAGE_ROWS = 45
 
 
 def forest_by_technique(review: Review) -> None:
-    """One forest panel per technique (studies, pooled diamond, PI)."""
+    """One forest panel per technique (studies, pooled diamond, PI), split over numbered
+    pages of at most ``PAGE_ROWS`` rows that share one x axis."""
     from metaally.models.pooling import pool_groups
-    from metaally.plots.forest import forest_panels
+    from metaally.plots.forest import forest_pages
 
     groups = pool_groups(review.effects(), "technique", levels=review.techniques,
                          labels=review.labels, **review.fit)
-    review.save(forest_panels(groups), "forest_by_technique")
+    review.save_pages(forest_pages(groups, max_rows=PAGE_ROWS), "forest_by_technique")
 
 
 def funnel(review: Review) -> None:

@@ -63,13 +63,18 @@ def save_figure(fig: Figure, stem: str | Path, dpi: int = 300,
 def save_pages(figures: Sequence[Figure], stem: str | Path, dpi: int = 300) -> list[Path]:
     """Save a multi-page figure (e.g. ``forest_pages``): one PNG and SVG per page,
     ``<stem>.png`` for a single page or ``<stem>-1.png``, ``<stem>-2.png`` … for several,
-    and all pages in one vector ``<stem>.pdf``.  Returns every path written."""
+    and all pages in one vector ``<stem>.pdf``.  Returns every path written.
+
+    Page files of an earlier run that this one does not write (``<stem>-3.png`` when there
+    are now two pages, ``<stem>.png`` when there are now several, or the other way round)
+    are removed, so the folder never shows a stale page beside the current ones."""
     from matplotlib.backends.backend_pdf import PdfPages
 
     figures = list(figures)
     if not figures:
         raise ValueError("figures is empty")
     stem = Path(stem)
+    _remove_stale_pages(stem, len(figures))
     if len(figures) == 1:
         return save_figure(figures[0], stem, dpi)
     paths = []
@@ -87,6 +92,22 @@ def save_pages(figures: Sequence[Figure], stem: str | Path, dpi: int = 300) -> l
 
     atomic_write(pdf, write_book)
     return [*paths, pdf]
+
+
+def _remove_stale_pages(stem: Path, pages: int) -> None:
+    """Delete ``<stem>.png|svg`` (when ``pages`` > 1) and ``<stem>-<i>.png|svg`` for page
+    numbers ``i`` above ``pages`` (all of them when ``pages`` == 1)."""
+    if not stem.parent.is_dir():
+        return
+    keep = 0 if pages == 1 else pages
+    for fmt in ("png", "svg"):
+        stale = [p for p in stem.parent.glob(f"{stem.name}-*.{fmt}")
+                 if p.stem[len(stem.name) + 1:].isdigit()
+                 and int(p.stem[len(stem.name) + 1:]) > keep]
+        if pages > 1:
+            stale.append(stem.with_suffix(f".{fmt}"))
+        for path in stale:
+            path.unlink(missing_ok=True)
 
 
 def _freeze_layout(fig: Figure) -> None:

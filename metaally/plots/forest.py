@@ -26,6 +26,7 @@ import math
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -49,7 +50,6 @@ __all__ = [
 ]
 
 _ROW_INCHES = 0.2       # one text line's row
-_LINE_STEP = 0.62       # extra rows per additional wrapped line
 _MAX_MARKER = 90.0      # points^2 of the heaviest row
 _GAP = 0.14             # inches between columns
 _PLOT_INCHES = 3.0      # minimum width of the plot region
@@ -474,7 +474,25 @@ def _columns(panels: Sequence[_Panel]) -> _Columns:
 
 
 def _row_heights(panel: _Panel) -> list[float]:
-    return [1.0 + _LINE_STEP * (_wrap(r.label, _WRAP).count("\n")) for r in panel.rows]
+    step = _line_step()
+    return [1.0 + step * (_wrap(r.label, _WRAP).count("\n")) for r in panel.rows]
+
+
+@cache
+def _line_step() -> float:
+    """Rows added by each further line of a wrapped label, measured: the height of a
+    two-line label minus that of a one-line label in the label font (matplotlib's own line
+    spacing), so a label of several lines stays inside its row and never touches the next."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    with matplotlib.rc_context(style.RC):
+        fig = Figure(dpi=300)  # print resolution: no rounding to whole pixels of 1/72 in
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        size = float(style.RC["ytick.labelsize"])
+        one, two = (fig.text(0, 0, text, fontsize=size).get_window_extent(renderer).height
+                    for text in ("lp", "lp\nlp"))
+    return (two - one) / 300 / _ROW_INCHES
 
 
 def _panel_rows(panel: _Panel) -> float:
@@ -552,17 +570,28 @@ def _x_offset(ax: Axes, anchor: float, inches: float):
 
 
 def _interval(ax: Axes, lo: float, hi: float, y: float, xlim: tuple[float, float], *,
-              color: str, linewidth: float) -> None:
+              color: str, linewidth: float, arrow: float = 4.5) -> None:
     """A horizontal interval cut at the axis edges, with an arrowhead where it is cut."""
     left, right = max(lo, xlim[0]), min(hi, xlim[1])
     if right <= left:
         return
     ax.plot([left, right], [y, y], color=color, linewidth=linewidth, zorder=2,
             solid_capstyle="butt")
-    for cut, tip, marker in ((lo < xlim[0], xlim[0], "<"), (hi > xlim[1], xlim[1], ">")):
+    _arrows(ax, lo, hi, y, xlim, color=color, size=arrow)
+
+
+def _arrows(ax: Axes, lo: float, hi: float, y: float, xlim: tuple[float, float], *,
+            color: str, size: float) -> None:
+    """Arrowheads where [lo, hi] leaves the axis, their tips on the axis edge (drawn
+    inside it, as metafor's ``alim`` arrows, never beyond the axis line)."""
+    half = size / 2 / 72  # a triangle marker spans ``size`` points: tip at half of it
+    for cut, edge, marker, sign in ((lo < xlim[0], xlim[0], "<", 1), (hi > xlim[1], xlim[1],
+                                                                        ">", -1)):
         if cut:
-            ax.plot([tip], [y], marker=marker, color=color, markersize=4.5, zorder=3,
-                    linestyle="none", clip_on=False)
+            inward = ax.transData + ScaledTranslation(sign * half, 0,
+                                                      ax.figure.dpi_scale_trans)
+            ax.plot([edge], [y], marker=marker, color=color, markersize=size, zorder=5,
+                    linestyle="none", markeredgewidth=0, transform=inward)
 
 
 def _draw(ax: Axes, panel: _Panel, columns: _Columns, xlim: tuple[float, float],
@@ -641,7 +670,7 @@ def _draw(ax: Axes, panel: _Panel, columns: _Columns, xlim: tuple[float, float],
         yd = bottom - 0.6
         ax.fill(*_diamond(summary, yd, xlim), color=style.POOLED, zorder=4, linewidth=0)
         _interval(ax, summary.ci_low, summary.ci_high, yd, xlim, color=style.POOLED,
-                  linewidth=0.0)
+                  linewidth=0.0, arrow=9.0)  # taller than the cut diamond: visible
         tick_y.append(yd)
         labels.append(summary.label)
         right.append(_fmt(summary.estimate, summary.ci_low, summary.ci_high))
@@ -711,10 +740,7 @@ def _pi_bar(ax: Axes, lo: float, hi: float, y: float, xlim: tuple[float, float])
     left, right = max(lo, xlim[0]), min(hi, xlim[1])
     ax.add_patch(Rectangle((left, y - 0.16), right - left, 0.32, facecolor=style.PREDICTION,
                            alpha=0.85, linewidth=0, zorder=3))
-    for cut, tip, marker in ((lo < xlim[0], xlim[0], "<"), (hi > xlim[1], xlim[1], ">")):
-        if cut:
-            ax.plot([tip], [y], marker=marker, color=style.PREDICTION, markersize=5,
-                    linestyle="none", zorder=3, clip_on=False)
+    _arrows(ax, lo, hi, y, xlim, color=style.PREDICTION, size=9.0)  # taller than the bar
 
 
 def _favours(ax: Axes, favours: tuple[str, str] | None) -> None:

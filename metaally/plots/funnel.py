@@ -69,7 +69,7 @@ def funnel_plot(
     plt = style.pyplot()
     with plt.rc_context(style.RC):
         if ax is None:
-            width = 5.5 if filled is None else 8.0
+            width = 7.5 if filled is None else 8.0  # the legend sits beside the plot
             fig, ax = plt.subplots(figsize=(width, 4.5), layout="constrained")
         all_yi = yi if filled is None else np.concatenate([yi, filled_yi])
         top = 1.08 * float(np.max(sei if filled is None else np.concatenate([sei, filled_sei])))
@@ -106,11 +106,9 @@ def funnel_plot(
         if title:
             ax.set_title(title, loc="left")
         lines = 1 if filled is None else 3
-        # with the filled points the legend is taller than the empty corner: beside the plot
-        place = ({"loc": "lower right"} if filled is None
-                 else {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0)})
+        # beside the plot, never over it: no corner of a funnel is reliably empty
         ax.legend(handles=[*handles[:lines], *handles[:lines - 1:-1]], frameon=False,
-                  fontsize="small", **place)
+                  fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return ax.figure
 
 

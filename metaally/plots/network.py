@@ -32,6 +32,10 @@ __all__ = [
 
 _PART_COLOURS = ("#1b4f8a", "#b5651d", "#2e7d32", "#7b3f98", "#8c8c8c", "#c0392b")
 CMAP = "BrBG"
+#: league table: inches of figure per treatment, room for "[−0.88, −0.52]" at 6.5 pt (0.7 in)
+#: in a cell once the labels and colour bar have theirs, and no more (was 1.15: ten
+#: treatments made a 14.4 in figure, shown at 3/4 size in a report)
+_CELL_INCHES = 0.9
 
 
 def network_edges(study: Any, treat1: Any, treat2: Any) -> pd.DataFrame:
@@ -104,6 +108,7 @@ def network_graph(
             fig, ax = plt.subplots(figsize=(width, width * 0.75), layout="constrained")
             _margin(fig)
         top = max(edges["n_studies"].max(), 1) if not edges.empty else 1
+        placed: list[tuple[float, float]] = [pos[t] for t in nodes]  # numbers avoid these
         for row in edges.itertuples(index=False):
             lw = 1.0 + 5.0 * row.n_studies / top
             (xa, ya), (xb, yb) = pos[row.treat_a], pos[row.treat_b]
@@ -114,9 +119,12 @@ def network_graph(
                 continue
             ax.plot([xa, xb], [ya, yb], color=style.GUIDE, lw=lw, zorder=1,
                     solid_capstyle="round")
-            # the number sits off the hub, nearer the outer node
+            # the number sits off the hub, nearer the outer node, and clear of the nodes
+            # and of the numbers already placed (crossing edges would stack them)
             where = {row.treat_a: 0.65, row.treat_b: 0.35}.get(center, 0.5)
-            ax.text(xa + where * (xb - xa), ya + where * (yb - ya), str(row.n_studies),
+            x, y = _clear_spot(xa, ya, xb, yb, where, placed)
+            placed.append((x, y))
+            ax.text(x, y, str(row.n_studies),
                     ha="center", va="center", fontsize=7.5, color=style.MUTED, zorder=3,
                     bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none"})
         colour = {t: _PART_COLOURS[min(i, len(_PART_COLOURS) - 1)]
@@ -151,6 +159,21 @@ def network_graph(
         if title:
             ax.set_title(title, loc="left")
     return ax.figure
+
+
+def _clear_spot(xa: float, ya: float, xb: float, yb: float, where: float,
+                taken: list[tuple[float, float]], room: float = 0.13) -> tuple[float, float]:
+    """The first point along the edge (a -> b), trying ``where`` then positions further
+    from it, that is at least ``room`` (data units; the ring has radius 1) from every point
+    in ``taken``; ``where`` itself when none is."""
+    tries = [where] + [where + d for step in (0.1, 0.2, 0.3) for d in (step, -step)]
+    for f in tries:
+        if not 0.15 <= f <= 0.85:
+            continue
+        x, y = xa + f * (xb - xa), ya + f * (yb - ya)
+        if all(math.hypot(x - u, y - v) >= room for u, v in taken):
+            return x, y
+    return xa + where * (xb - xa), ya + where * (yb - ya)
 
 
 def _studies_per_node(study: Any, treat1: Any, treat2: Any) -> pd.Series:
@@ -211,7 +234,7 @@ def league_heatmap(
     plt = style.pyplot()
     with plt.rc_context(style.RC):
         if ax is None:
-            side = 1.3 + 1.15 * n
+            side = 1.3 + _CELL_INCHES * n
             fig, ax = plt.subplots(figsize=(side + 1.6, side), layout="constrained")
             _margin(fig)
         cmap = CMAP if higher_is_better else CMAP + "_r"  # teal: the row treatment is better
