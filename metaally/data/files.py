@@ -10,6 +10,7 @@ up to date, and no temporary file behind.
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -28,10 +29,14 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
     The caller writes the whole file to the yielded path (e.g. ``fig.savefig(tmp)``).
     If the block raises (or the process is interrupted), the temporary file is removed
-    and ``path`` keeps its previous content.  The parent directory is created.
+    and ``path`` keeps its previous content.  The parent directory is created.  A process
+    killed outright (SIGKILL) cannot remove its temporary file; the next write of the same
+    ``path`` does, so a rerun leaves no debris.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        stale.unlink(missing_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(name)
