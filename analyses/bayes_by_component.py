@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 import metaally as ma
+import metaally.allyship as ally
 
 ROOT = Path(__file__).resolve().parents[1]
 # the words declared beside the data (data/vocabulary.csv), not the packaged copy's
@@ -34,10 +35,8 @@ def main() -> None:
         ma.bayes_by(effects, None, rho=rho),
     ], ignore_index=True)
     table["grouping"] = table["grouping"].replace({"components": "component"})
-    included = effects[effects["included"].astype(bool)]
-    members = {level: included[included["components"].str.split(";").apply(
-        lambda cell, lv=level: lv in [c.strip() for c in cell])] for level in COMPONENTS}
-    members["overall"] = included
+    subsets = ally.table2_analyses(effects, COMPONENTS, min_studies=0)
+    members = {level: subsets[level] for level in COMPONENTS} | {"overall": subsets["overall"]}
     sensitivity = pd.concat([
         ma.bayes_prior_sensitivity(data["yi"], data["vi"], data["study_id"], rho=rho)
         .assign(grouping="overall" if level == "overall" else "component", level=level,

@@ -26,6 +26,8 @@ import metaally as ma
 import metaally.allyship as ally
 
 ROOT = Path(__file__).resolve().parents[1]
+# the words declared beside the data (data/vocabulary.csv), not the packaged copy's
+COMPONENTS = ma.load_vocabulary(ROOT / "data" / "vocabulary.csv").levels("components")
 SETTINGS = ma.AnalysisSettings()
 MIN_STUDIES = 10
 THRESHOLD_NOTE = (f"fewer than {MIN_STUDIES} studies: too few for any publication-bias method "
@@ -33,15 +35,6 @@ THRESHOLD_NOTE = (f"fewer than {MIN_STUDIES} studies: too few for any publicatio
 COLUMNS = ["analysis", "k_studies", "k_effects", "method", "se_type", "estimate", "ci_low",
            "ci_high", "stat", "pvalue", "delta", "lrt", "lrt_pvalue", "k_per_interval", "k0",
            "note"]
-
-
-def analyses(effects: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    included = effects[effects["included"].astype(bool)]
-    targets = included["components"].str.split(";")
-    out = {"overall": included}
-    for component in ally.COMPONENTS:
-        out[component] = included[targets.apply(lambda names, c=component: c in names)]
-    return out
 
 
 def selection_rows(base: dict, yi, vi, study=None) -> list[dict]:
@@ -103,7 +96,7 @@ def rows_for(name: str, data: pd.DataFrame) -> list[dict]:
 
 def main() -> None:
     effects = pd.read_csv(ROOT / "results" / "effects.csv")
-    subsets = analyses(effects)
+    subsets = ally.table2_analyses(effects, COMPONENTS, min_studies=0)
     rows = [row for name, data in subsets.items() for row in rows_for(name, data)]
     ma.write_csv(pd.DataFrame(rows, columns=COLUMNS), ROOT / "results" / "publication_bias.csv")
     data = subsets["overall"]

@@ -24,8 +24,10 @@ from metaally.diagnostics.sensitivity import AnalysisSettings, Scenario, default
 from metaally.models.pooling import (
     DifferencesResult,
     check_effects,
+    coding_cells,
     coding_levels,
     differences_by,
+    level_mask,
     pool_by,
 )
 
@@ -124,15 +126,18 @@ def component_differences(
 
 
 def table2_analyses(
-    effects: pd.DataFrame, components: tuple[str, ...] | list[str] = COMPONENTS
+    effects: pd.DataFrame, components: tuple[str, ...] | list[str] = COMPONENTS,
+    min_studies: int = MIN_STUDIES,
 ) -> dict[str, pd.DataFrame]:
     """The included effects, overall and per targeted component with at least
-    ``MIN_STUDIES`` studies (the analyses of the small-study and influence tables)."""
+    ``min_studies`` studies (default ``MIN_STUDIES``: the analyses of the small-study and
+    influence tables; 0 keeps every component).  A study belongs to each component its
+    ``components`` cell names (``coding_cells``/``level_mask``, as ``pool_by`` decides)."""
     included = effects[effects["included"].astype(bool)]
-    targets = included["components"].fillna("").astype(str).str.split(";")
+    cells = coding_cells(included["components"])
     subsets = {"overall": included}
     for component in components:
-        rows = included[targets.apply(lambda names, c=component: c in names)]
-        if rows["study_id"].nunique() >= MIN_STUDIES:
+        rows = included[level_mask(cells, component)]
+        if rows["study_id"].nunique() >= min_studies:
             subsets[component] = rows
     return subsets
