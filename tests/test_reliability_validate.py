@@ -50,6 +50,16 @@ def notes_last_text() -> str:
     return out.getvalue()
 
 
+def with_last_note(tmp_path: Path, index: int, text: str) -> tuple[Path, list[str]]:
+    """``notes_last_text()`` with the notes cell of line ``index + 1`` replaced by the raw
+    text ``text`` (quotes as written); the file and its lines."""
+    lines = notes_last_text().splitlines()
+    lines[index] = lines[index].rsplit(",", 1)[0] + "," + text
+    path = tmp_path / "notes.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path, lines
+
+
 def write_rows(path: Path, rows: list[list[str]]) -> Path:
     with open(path, "w", encoding="utf-8", newline="") as fh:
         csv.writer(fh, lineterminator="\n").writerows(rows)
@@ -177,28 +187,19 @@ def test_unclosed_quote_swallowing_rows_is_an_error_where_it_opens(tmp_path: Pat
 
 
 def test_quote_never_closed_is_an_error_where_it_opens(tmp_path: Path) -> None:
-    lines = notes_last_text().splitlines()
-    lines[-2] = lines[-2].rsplit(",", 1)[0] + ',"unfinished note'
-    path = tmp_path / "eof.csv"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path, lines = with_last_note(tmp_path, -2, '"unfinished note')
     assert_one(path, len(lines) - 1, "(file)", "never closed")
 
 
 def test_quote_closed_too_late_is_an_error_where_it_opens(tmp_path: Path) -> None:
-    lines = notes_last_text().splitlines()
-    assert "\"" in lines[35] and "\"" not in lines[34]
-    lines[34] = lines[34].rsplit(",", 1)[0] + ',"unfinished note'
-    path = tmp_path / "late.csv"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path, lines = with_last_note(tmp_path, 34, '"unfinished note')
+    assert "\"" in lines[35] and "\"" not in notes_last_text().splitlines()[34]
     problems = located(validate_file(path))
     assert problems[0][:2] == (35, "(file)") and "closing quote is missing" in problems[0][2]
 
 
 def test_text_after_a_closing_quote_gets_a_quoting_hint(tmp_path: Path) -> None:
-    lines = notes_last_text().splitlines()
-    lines[2] = lines[2].rsplit(",", 1)[0] + ',"say "hi" please"'
-    path = tmp_path / "inner.csv"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path, _ = with_last_note(tmp_path, 2, '"say "hi" please"')
     problems = located(validate_file(path))
     assert problems[0][:2] == (3, "(file)") and 'written ""' in problems[0][2]
 
