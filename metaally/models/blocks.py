@@ -11,7 +11,7 @@ is linear in the number of clusters.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,7 @@ __all__ = [
     "cs_covariance",
     "marginal_covariance",
     "marginal_inverse",
+    "MarginalInverse",
     "SizeGroup",
 ]
 
@@ -83,11 +84,14 @@ def cs_covariance(vi: np.ndarray, rho: float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Block:
-    """Data of the clusters of one size: X (C, m, p), y (C, m), sampling covariances (C, m, m)."""
+    """Data of the clusters of one size: X (C, m, p), y (C, m), sampling covariances (C, m, m)
+    and their diagonal ``v`` (C, m), kept contiguous: the per-cluster arithmetic reads it
+    often, and a strided view of V's diagonal is many times slower to read."""
 
     X: np.ndarray
     y: np.ndarray
     V: np.ndarray
+    v: np.ndarray
     rho: float = float("nan")  # the V's correlation (NaN: V is not compound-symmetric)
 
 
@@ -96,7 +100,7 @@ def che_blocks(
 ) -> list[Block]:
     """Stack the data cluster by cluster, one ``Block`` per cluster size."""
     return [
-        Block(X[g.rows], yi[g.rows], cs_covariance(vi[g.rows], rho), float(rho))
+        Block(X[g.rows], yi[g.rows], cs_covariance(vi[g.rows], rho), vi[g.rows], float(rho))
         for g in blocks.groups
     ]
 
@@ -107,40 +111,100 @@ def marginal_covariance(block: Block, sigma2_study: float, sigma2_within: float)
     return block.V + sigma2_study + sigma2_within * np.eye(m)
 
 
-def marginal_inverse(
-    block: Block, sigma2_study: float, sigma2_within: float
-) -> tuple[np.ndarray, float]:
-    """(Sigma_j^-1 for every cluster of the block, sum of log |Sigma_j|).
+@dataclass(frozen=True)
+class MarginalInverse:
+    """Sigma_j^-1 of every cluster of a block, without forming it where the CHE structure allows.
+
+    Either ``dense`` (C, m, m), or the Woodbury form Sigma_j^-1 = diag(d) - g0 h' - g1 q'
+    (all (C, m): the rank-2 correction G M G' with G = [g0, g1] and M symmetric, h = M00 g0 +
+    M01 g1, q = M01 g0 + M11 g1).  ``apply``, ``trace`` and ``frobenius2`` then cost O(m)
+    per cluster instead of O(m^2).  ``logdet`` is sum_j log |Sigma_j|.
+    """
+
+    logdet: float
+    dense_inverse: np.ndarray | None = None
+    d: np.ndarray | None = None
+    g0: np.ndarray | None = None
+    g1: np.ndarray | None = None
+    h: np.ndarray | None = None
+    q: np.ndarray | None = None
+
+    def apply(self, b: np.ndarray) -> np.ndarray:
+        """Sigma_j^-1 b_j for b of shape (C, m) or (C, m, p)."""
+        if self.dense_inverse is not None:
+            return self.dense_inverse @ b if b.ndim == 3 else np.einsum(
+                "cab,cb->ca", self.dense_inverse, b)
+        if b.ndim == 3:
+            hb = np.einsum("cm,cmp->cp", self.h, b)[:, None, :]
+            qb = np.einsum("cm,cmp->cp", self.q, b)[:, None, :]
+            return self.d[:, :, None] * b - self.g0[:, :, None] * hb - self.g1[:, :, None] * qb
+        hb = np.einsum("cm,cm->c", self.h, b)[:, None]
+        qb = np.einsum("cm,cm->c", self.q, b)[:, None]
+        return self.d * b - self.g0 * hb - self.g1 * qb
+
+    def trace(self) -> float:
+        """sum_j tr Sigma_j^-1."""
+        if self.dense_inverse is not None:
+            return float(np.einsum("caa->", self.dense_inverse))
+        return float(self.d.sum() - np.einsum("cm,cm->", self.g0, self.h)
+                     - np.einsum("cm,cm->", self.g1, self.q))
+
+    def frobenius2(self) -> float:
+        """sum_j ||Sigma_j^-1||_F^2: with R = g0 h' + g1 q', ||diag(d) - R||^2 =
+        sum d^2 - 2 sum_i d_i R_ii + ||R||^2 and ||R||^2 = |g0|^2|h|^2 + 2 (g0.g1)(h.q) +
+        |g1|^2|q|^2."""
+        if self.dense_inverse is not None:
+            return float(np.einsum("cab,cab->", self.dense_inverse, self.dense_inverse))
+        dot = lambda a, b: np.einsum("cm,cm->c", a, b)  # noqa: E731
+        diag_r = self.g0 * self.h + self.g1 * self.q
+        norm_r = (dot(self.g0, self.g0) * dot(self.h, self.h)
+                  + 2.0 * dot(self.g0, self.g1) * dot(self.h, self.q)
+                  + dot(self.g1, self.g1) * dot(self.q, self.q))
+        return float(np.einsum("cm,cm->", self.d, self.d)
+                     - 2.0 * np.einsum("cm,cm->", self.d, diag_r) + norm_r.sum())
+
+    def dense(self) -> np.ndarray:
+        """Sigma_j^-1 as (C, m, m) matrices."""
+        if self.dense_inverse is not None:
+            return self.dense_inverse
+        out = -(self.g0[:, :, None] * self.h[:, None, :] + self.g1[:, :, None] * self.q[:, None, :])
+        idx = np.arange(self.d.shape[1])
+        out[:, idx, idx] += self.d
+        return out
+
+
+def marginal_inverse(block: Block, sigma2_study: float, sigma2_within: float) -> MarginalInverse:
+    """Sigma_j^-1 for every cluster of the block, and sum of log |Sigma_j|.
 
     The CHE Sigma_j = A + U C U' with A = diag(sigma2_within + (1 - rho) v_i),
     U = [1, sqrt(v)] and C = diag(sigma2_study, rho) is a rank-2 update of a diagonal
     matrix: Woodbury's identity Sigma^-1 = A^-1 - A^-1 U C (I + U'A^-1 U C)^-1 U'A^-1 and
     the determinant lemma |Sigma| = |A| |I + U'A^-1 U C| need only 2 x 2 inverses, in
-    place of a LAPACK inverse and Cholesky factor per cluster.  When A is near singular
-    (rho near 1 with sigma2_within near 0) or V is not compound-symmetric, they are
-    computed directly.
+    place of a LAPACK inverse and Cholesky factor per cluster (M = C (I + U'A^-1 U C)^-1 is
+    symmetric by the push-through identity).  When A is near singular (rho near 1 with
+    sigma2_within near 0) or V is not compound-symmetric, the inverse is computed directly.
     """
-    v = np.diagonal(block.V, axis1=1, axis2=2)
+    v = block.v
     a = sigma2_within + (1.0 - block.rho) * v
     if not np.isfinite(block.rho) or not np.all(a > 1e-8 * v):
-        sigma = marginal_covariance(block, sigma2_study, sigma2_within)
-        chol = np.linalg.cholesky(sigma)
-        return np.linalg.inv(sigma), 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum()
+        return _dense_inverse(block, sigma2_study, sigma2_within)
+    rho = block.rho
     a_inv = 1.0 / a
-    sd = np.sqrt(v)
-    G = np.stack([a_inv, a_inv * sd], axis=2)  # A^-1 U, (C, m, 2)
-    k01 = G[:, :, 1].sum(axis=1)
-    K = np.stack([np.stack([a_inv.sum(axis=1), k01], axis=1),
-                  np.stack([k01, (a_inv * v).sum(axis=1)], axis=1)], axis=1)  # U'A^-1 U
-    c = np.array([sigma2_study, block.rho])
-    D = np.eye(2) + K * c  # I + U'A^-1 U C (C scales the columns)
-    det = D[:, 0, 0] * D[:, 1, 1] - D[:, 0, 1] * D[:, 1, 0]
+    g1 = a_inv * np.sqrt(v)  # A^-1 U = [a_inv, g1]
+    k00, k01, k11 = a_inv.sum(axis=1), g1.sum(axis=1), (a_inv * v).sum(axis=1)  # U'A^-1 U
+    d00, d01, d10, d11 = 1.0 + k00 * sigma2_study, k01 * rho, k01 * sigma2_study, 1.0 + k11 * rho
+    det = d00 * d11 - d01 * d10  # |I + U'A^-1 U C|
     if not np.all(det > 0):  # Sigma not positive definite: the direct path says so
-        return marginal_inverse(replace(block, rho=float("nan")), sigma2_study, sigma2_within)
-    D_inv = np.stack([np.stack([D[:, 1, 1], -D[:, 0, 1]], axis=1),
-                      np.stack([-D[:, 1, 0], D[:, 0, 0]], axis=1)], axis=1) / det[:, None, None]
-    M = c[None, :, None] * D_inv  # C (I + U'A^-1 U C)^-1
-    sinv = -((G @ M) @ G.transpose(0, 2, 1))
-    idx = np.arange(v.shape[1])
-    sinv[:, idx, idx] += a_inv
-    return sinv, float(np.log(a).sum() + np.log(det).sum())
+        return _dense_inverse(block, sigma2_study, sigma2_within)
+    m00, m01, m11 = sigma2_study * d11 / det, -sigma2_study * d01 / det, rho * d00 / det
+    h = m00[:, None] * a_inv + m01[:, None] * g1
+    q = m01[:, None] * a_inv + m11[:, None] * g1
+    return MarginalInverse(float(np.log(a).sum() + np.log(det).sum()), d=a_inv, g0=a_inv,
+                           g1=g1, h=h, q=q)
+
+
+def _dense_inverse(block: Block, sigma2_study: float, sigma2_within: float) -> MarginalInverse:
+    sigma = marginal_covariance(block, sigma2_study, sigma2_within)
+    chol = np.linalg.cholesky(sigma)
+    return MarginalInverse(float(2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum()),
+                           dense_inverse=np.linalg.inv(sigma))

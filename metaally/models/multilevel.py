@@ -100,10 +100,10 @@ def _evaluate(blocks: list[Block], theta: np.ndarray, reml: bool) -> _Fit:
     logdet = 0.0
     parts = []
     for block in blocks:
-        sinv, block_logdet = marginal_inverse(block, theta[0], theta[1])
-        logdet += block_logdet
-        sx = sinv @ block.X
-        sy = np.einsum("cab,cb->ca", sinv, block.y)
+        sinv = marginal_inverse(block, theta[0], theta[1])
+        logdet += sinv.logdet
+        sx = sinv.apply(block.X)
+        sy = sinv.apply(block.y)
         A += np.einsum("cmp,cmq->pq", block.X, sx)
         b_vec += np.einsum("cmp,cm->p", block.X, sy)
         parts.append((sinv, sx, sy))
@@ -119,15 +119,15 @@ def _evaluate(blocks: list[Block], theta: np.ndarray, reml: bool) -> _Fit:
     T = np.zeros((2, 2, p, p))
     rss = 0.0
     for block, (sinv, sx, sy) in zip(blocks, parts, strict=True):
-        s_one = sinv.sum(axis=2)  # Sigma^-1 1
+        s_one = sinv.apply(np.ones_like(block.y))  # Sigma^-1 1
         s11 = s_one.sum(axis=1)  # 1' Sigma^-1 1
         z = np.einsum("cm,cmp->cp", s_one, block.X)  # X' Sigma^-1 1
         sr = sy - sx @ beta  # Sigma^-1 r
         rss += np.einsum("cm,cm->", block.y - block.X @ beta, sr)
-        trace += [s11.sum(), np.einsum("caa->", sinv)]
+        trace += [s11.sum(), sinv.trace()]
         sr_sum = sr.sum(axis=1)  # u_s = 1 * sr_sum, u_w = sr
         resid_quad += [np.sum(sr_sum**2), np.sum(sr**2)]
-        s_sr = np.einsum("cab,cb->ca", sinv, sr)
+        s_sr = sinv.apply(sr)
         one_s_sr = np.sum(sr_sum * np.einsum("cm,cm->c", s_one, sr))
         u_quad += [
             [np.sum(sr_sum**2 * s11), one_s_sr],
@@ -136,7 +136,7 @@ def _evaluate(blocks: list[Block], theta: np.ndarray, reml: bool) -> _Fit:
         u_cross += [z.T @ sr_sum, np.einsum("cmp,cm->p", sx, sr)]
         info_full += [
             [np.sum(s11**2), np.sum(s_one**2)],
-            [np.sum(s_one**2), np.sum(sinv**2)],
+            [np.sum(s_one**2), sinv.frobenius2()],
         ]
         if reml:
             zw = np.einsum("cm,cmq->cq", s_one, sx)  # 1' Sigma^-2 X
@@ -144,7 +144,7 @@ def _evaluate(blocks: list[Block], theta: np.ndarray, reml: bool) -> _Fit:
             B[1] += np.einsum("cmp,cmq->pq", sx, sx)
             T[0, 0] += np.einsum("c,cp,cq->pq", s11, z, z)
             T[0, 1] += z.T @ zw
-            T[1, 1] += np.einsum("cmp,cmq->pq", sx, sinv @ sx)
+            T[1, 1] += np.einsum("cmp,cmq->pq", sx, sinv.apply(sx))
     score = 0.5 * (resid_quad - trace)
     info = 0.5 * info_full
     if reml:

@@ -343,13 +343,12 @@ def _sandwich(
         strict=True,
     ):
         sigma = marginal_covariance(block, model.sigma2_study / s**2, model.sigma2_within / s**2)
-        weights = marginal_inverse(block, model.sigma2_study / s**2,
-                                   model.sigma2_within / s**2)[0]
+        wx = marginal_inverse(block, model.sigma2_study / s**2,
+                              model.sigma2_within / s**2).apply(block.X)  # W_j X_j
         if adjust == "CR2":
-            adj = _cr2_adjustment(sigma, block.X, bread)
+            awx = _cr2_adjustment(sigma, block.X, bread) @ wx  # (C, m, p): A_j W_j X_j
         else:
-            adj = np.sqrt(n / (n - 1.0)) * np.eye(group.m)
-        awx = adj @ weights @ block.X  # (C, m, p): A_j W_j X_j
+            awx = np.sqrt(n / (n - 1.0)) * wx
         g = np.einsum("pq,cmq->cpm", bread, awx)  # g_j = M X_j' W_j A_j
         resid = block.y - block.X @ beta
         meat_terms[group.clusters] = np.einsum("cpm,cm->cp", g, resid)
