@@ -207,3 +207,39 @@ def test_likelihood_estimate_is_a_maximiser(dataset, method):
     # at least as likely as tau^2 = 0 and as every tau^2 between the start and the first
     # maximum the iteration heads for
     assert ll_hat[0] >= ll_grid.max() - 1e-9 * (1 + abs(ll_hat[0]))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    seed=st.integers(0, 2**31),
+    k=st.integers(3, 40),
+    tau2_true=st.sampled_from([0.0, 0.01, 0.2, 2.0]),
+    start_factor=st.sampled_from([0.0, 1e-6, 0.5, 0.999, 1.001, 3.0, 100.0]),
+    method=st.sampled_from(["REML", "ML"]),
+)
+def test_a_warm_start_reaches_the_same_estimate(seed, k, tau2_true, start_factor, method):
+    """``start`` (used by trim-and-fill's refits of nearly the same data) changes only the
+    path: from any start, near or far, above or below, the estimate is the one the default
+    iteration from HE finds, to its tolerance, including a root at the bound 0."""
+    from metaally.models.tau2 import estimate, make_problem
+    from metaally.models.wls import Design
+
+    rng = np.random.default_rng(seed)
+    v = rng.uniform(0.01, 0.5, k)
+    y = rng.normal(0.1, np.sqrt(v + tau2_true))
+    pb = make_problem(y[None], v[None], Design(np.ones((k, 1))))
+    default = estimate(pb, method)
+    start = np.array([(default.tau2[0] + 0.01) * start_factor])
+    warm = estimate(pb, method, start)
+    assert warm.tau2[0] == pytest.approx(default.tau2[0], rel=1e-9, abs=1e-11 * v.mean())
+    assert not warm.fallback[0]
+
+
+def test_a_start_is_refused_where_no_iteration_takes_it():
+    from metaally.models.tau2 import estimate, make_problem
+    from metaally.models.wls import Design
+
+    pb = make_problem(np.array([[0.1, 0.3, 0.5]]), np.array([[0.1, 0.1, 0.2]]),
+                      Design(np.ones((3, 1))))
+    with pytest.raises(ValueError, match="start applies to the ML and REML"):
+        estimate(pb, "DL", np.array([0.1]))

@@ -26,7 +26,8 @@ from metaally.models.multilevel import multilevel
 from metaally.models.printing import Printable, coef_table, fields_frame, fmt_num, pvalue_phrase
 from metaally.models.protocol import FittedModel, is_clustered
 from metaally.models.robust import RobustResult
-from metaally.models.univariate import RandomEffectsResult, random_effects
+from metaally.models.univariate import RandomEffectsResult, fit_arrays, random_effects
+from metaally.models.wls import Design
 
 __all__ = [
     "EXACT_RANK_TEST_MAX_K",
@@ -449,7 +450,8 @@ def trim_and_fill(
     if the slope of the ``method`` meta-regression of yi on √vi is negative,
     else "left".  Working on the side-flipped effects sorted increasingly, the
     k0 largest are trimmed, the ``method`` model is fitted to the rest giving
-    θ̂, and k0 is re-estimated from the signed ranks of |yᵢ − θ̂| until it stops
+    θ̂ (an ML/REML refit iterates from the previous round's τ²: the same estimate, in
+    fewer steps), and k0 is re-estimated from the signed ranks of |yᵢ − θ̂| until it stops
     changing; with T = sum of the positive ranks and γ* the rightmost run of
     positive ranks:
 
@@ -478,13 +480,17 @@ def trim_and_fill(
     order = np.argsort(sign * y, kind="stable")
     ys, vs = sign * y[order], v[order]
 
-    k0, previous, iteration = 0, -1, 0
+    k0, previous, iteration, tau2 = 0, -1, 0, None
+    intercept = Design(np.ones((1, 1)))
     while k0 != previous:
         previous = k0
         iteration += 1
         if iteration > maxiter:
             raise ValueError(f"trim-and-fill did not converge in {maxiter} iterations")
-        theta = random_effects(ys[: k - k0], vs[: k - k0], method=method).estimate
+        # each trimmed fit starts its τ² iteration from the previous one's estimate
+        fit = fit_arrays(ys[None, : k - k0], vs[None, : k - k0], intercept, method, warn=False,
+                         tau2_start=tau2 if method in ("ML", "REML") else None)
+        theta, tau2 = float(fit.beta[0, 0]), fit.tau2
         k0, se_k0 = _missing_count(ys - theta, estimator)
 
     fit = random_effects(y, v, method=method)

@@ -121,10 +121,13 @@ def fit_arrays(
     intercept: bool = True,
     mask: np.ndarray | None = None,
     warn: bool = True,
+    tau2_start: float | np.ndarray | None = None,
 ) -> FitArrays:
     """Fit every row of ``y``/``v`` (B, k) on ``design``; options already checked.
 
-    ``tau2`` fixes τ² (metafor's ``tau2=``); ``mask`` marks used entries
+    ``tau2`` fixes τ² (metafor's ``tau2=``); ``tau2_start`` (ML, REML) is a τ² near the
+    estimate, e.g. that of a fit to nearly the same data, to iterate from (see
+    :func:`metaally.models.tau2.estimate`); ``mask`` marks used entries
     (default: finite ones).  Coefficient-wise outputs have shape (B, p).
     A ``RuntimeWarning`` reports data sets that needed the τ² fallback unless
     ``warn=False`` (the caller then reports ``fallback`` itself).
@@ -143,7 +146,10 @@ def fit_arrays(
         tau2_hat = np.broadcast_to(np.asarray(tau2, dtype=float), (n,)) / np.square(scale)
         fallback = np.zeros(n, dtype=bool)
     else:
-        tau2_hat, fallback = estimate(pb, method)
+        start = None
+        if tau2_start is not None:
+            start = np.broadcast_to(np.asarray(tau2_start, dtype=float), (n,)) / np.square(scale)
+        tau2_hat, fallback = estimate(pb, method, start)
         if warn:
             warn_fallback(fallback, method, stacklevel=3)
     fit = raw.fit(tau2_hat)
