@@ -54,7 +54,10 @@ class ClusterBlocks:
 
 def cluster_blocks(cluster: Any) -> ClusterBlocks:
     """Group the rows of ``cluster`` (labels: numbers or strings) by cluster and cluster size."""
-    codes, labels = pd.factorize(pd.Series(np.asarray(cluster, dtype=object)), sort=False)
+    values = np.asarray(cluster)
+    if values.dtype.kind not in "iuf":  # strings, mixed labels: factorized as objects
+        values = pd.Series(np.asarray(cluster, dtype=object))
+    codes, labels = pd.factorize(values, sort=False)
     if np.any(codes < 0):
         raise ValueError("cluster labels must not be missing")
     order = np.argsort(codes, kind="stable")
@@ -191,7 +194,8 @@ def marginal_inverse(block: Block, sigma2_study: float, sigma2_within: float) ->
     rho = block.rho
     a_inv = 1.0 / a
     g1 = a_inv * np.sqrt(v)  # A^-1 U = [a_inv, g1]
-    k00, k01, k11 = a_inv.sum(axis=1), g1.sum(axis=1), (a_inv * v).sum(axis=1)  # U'A^-1 U
+    k00, k01 = a_inv.sum(axis=1), g1.sum(axis=1)  # U'A^-1 U
+    k11 = np.einsum("cm,cm->c", a_inv, v)
     d00, d01, d10, d11 = 1.0 + k00 * sigma2_study, k01 * rho, k01 * sigma2_study, 1.0 + k11 * rho
     det = d00 * d11 - d01 * d10  # |I + U'A^-1 U C|
     if not np.all(det > 0):  # Sigma not positive definite: the direct path says so

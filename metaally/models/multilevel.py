@@ -492,7 +492,7 @@ def _residual_heterogeneity(blocks: list[Block]) -> float:
     total = 0.0
     for block in blocks:
         r = block.y - block.X @ fit.beta
-        total += float(np.einsum("ca,ca->", r, np.linalg.solve(block.V, r[..., None])[..., 0]))
+        total += float(np.einsum("ca,ca->", r, marginal_inverse(block, 0.0, 0.0).apply(r)))
     return total
 
 

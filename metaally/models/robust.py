@@ -346,7 +346,8 @@ def _sandwich(
         wx = marginal_inverse(block, model.sigma2_study / s**2,
                               model.sigma2_within / s**2).apply(block.X)  # W_j X_j
         if adjust == "CR2":
-            awx = _cr2_adjustment(sigma, block.X, bread) @ wx  # (C, m, p): A_j W_j X_j
+            factor = _cr2_factor(sigma, block.X, bread)
+            awx = factor @ (factor.transpose(0, 2, 1) @ wx)  # (C, m, p): A_j W_j X_j
         else:
             awx = np.sqrt(n / (n - 1.0)) * wx
         g = np.einsum("pq,cmq->cpm", bread, awx)  # g_j = M X_j' W_j A_j
@@ -358,18 +359,30 @@ def _sandwich(
 
 
 def _cr2_adjustment(sigma: np.ndarray, X: np.ndarray, bread: np.ndarray) -> np.ndarray:
-    """A_j = D_j' G_j^-1/2 D_j with G_j = D_j (Sigma_j - X_j M X_j') D_j', Sigma_j = D_j' D_j.
+    """A_j = D_j' G_j^-1/2 D_j with G_j = D_j (Sigma_j - X_j M X_j') D_j', Sigma_j = D_j' D_j:
+    ``F_j F_j'`` of :func:`_cr2_factor`."""
+    factor = _cr2_factor(sigma, X, bread)
+    return factor @ factor.transpose(0, 2, 1)
 
-    The inverse square root drops eigenvalues below 1e-12 (a generalised inverse,
-    as clubSandwich's ``matrix_power``).
+
+def _cr2_factor(sigma: np.ndarray, X: np.ndarray, bread: np.ndarray) -> np.ndarray:
+    """F_j with A_j = F_j F_j', A_j the CR2 adjustment D_j' G_j^-1/2 D_j (Pustejovsky &
+    Tipton 2018, JBES 36:672-683), G_j = D_j (Sigma_j - X_j M X_j') D_j', Sigma_j = D_j' D_j.
+
+    With D_j = L_j' (Sigma_j = L_j L_j', Cholesky), G_j = T_j^2 - u_j M u_j' where T_j = L_j' L_j
+    and u_j = L_j' X_j; with G_j = Q Lambda Q', A_j = (L_j Q) Lambda^-1/2 (L_j Q)', so
+    F_j = L_j Q Lambda^-1/4.  Eigenvalues below 1e-12 are dropped (a generalised inverse,
+    as clubSandwich's ``matrix_power``).  Applying A_j as F_j (F_j' b) saves forming it.
     """
     lower = np.linalg.cholesky(sigma)  # Sigma = L L', D = L'
-    resid_cov = sigma - X @ bread @ X.transpose(0, 2, 1)
-    G = lower.transpose(0, 2, 1) @ resid_cov @ lower
+    upper = lower.transpose(0, 2, 1)
+    t = upper @ lower
+    u = upper @ X
+    G = t @ t - u @ bread @ u.transpose(0, 2, 1)
     values, vectors = np.linalg.eigh(G)
-    inv_sqrt = np.where(values > _EIGEN_TOL, 1.0 / np.sqrt(np.maximum(values, _EIGEN_TOL)), 0.0)
-    G_inv_sqrt = (vectors * inv_sqrt[:, None, :]) @ vectors.transpose(0, 2, 1)
-    return lower @ G_inv_sqrt @ lower.transpose(0, 2, 1)
+    inv_fourth_root = np.where(values > _EIGEN_TOL,
+                               np.maximum(values, _EIGEN_TOL) ** -0.25, 0.0)
+    return (lower @ vectors) * inv_fourth_root[:, None, :]
 
 
 def _htz_nu(C: np.ndarray, parts: _SandwichParts) -> float:
