@@ -39,8 +39,10 @@ When it returns ``None`` (bails out), and why what it accepts is then read exact
   join what Python's strict reader rejects).  False alarms only cost the second read;
 * any cell that does not parse, any rule finding, a duplicated row (the exact reader's
   fingerprint, Python's tuple hash of the parsed key cells, computed here in numpy; a
-  collision counts as a duplicate there too), or a study-level value that differs between
-  rows of a study (compared exactly, by value identifiers): the exact reader reports them;
+  collision counts as a duplicate there too), or a study whose rows differ in a
+  study-level value (rows grouped by Python's hash of ``study_id``, their study-level
+  values compared exactly; a collision of two studies' hashes can only cause a bail-out):
+  the exact reader reports them;
 * the file has no data rows, or Python's tuple hash is not the one computed here.
 """
 
@@ -62,13 +64,15 @@ from metaally.data.studies import (
     _column_series,
     _Problems,
     _Rows,
+    _studies_frame,
     _wrong_delimiter,
 )
 
 __all__ = ["read_columnar"]
 
-#: Bytes pyarrow parses per block (a batch of about 7,000 table-2 rows).
-_BLOCK_BYTES = 4 << 20
+#: Bytes pyarrow parses per block (a batch of about 1,800 table-2 rows; larger blocks made its
+#: dictionary encoding slower).
+_BLOCK_BYTES = 1 << 20
 #: Rows checked together (blocks are joined, their dictionaries unified).
 _GROUP_ROWS = 1 << 15
 
@@ -133,11 +137,12 @@ class _Columnar:
                       for which, rule, reads in _RULES]
         self.rule_columns = list(dict.fromkeys(c for _, _, reads in self.rules for c in reads))
         self.fingerprints: list[np.ndarray] = []
-        self.study_ids: dict[Any, int] = {}
-        self.value_ids: dict[str, dict[Any, int]] = {c: {} for c in rows.study_level}
-        self.first_value: dict[str, np.ndarray] = {c: np.zeros(0, np.int64)
-                                                   for c in rows.study_level}
-        self.parts: dict[str, list[pd.Series]] = {name: [] for name in rows.header}
+        self.study_rows: dict[tuple[Any, ...], int] = {}
+        self.studies: list[np.ndarray] = []  # per distinct row: a hash of its study_id
+        self.study_values: list[np.ndarray] = []  # per distinct row: its study_rows number
+        # per column and group: its distinct parsed values, each row's index into them
+        self.parts: dict[str, list[tuple[pd.Series, np.ndarray]]] = {
+            name: [] for name in rows.header}
 
     def read(self, path: str) -> pd.DataFrame:
         """Check the file's bytes (one thread), parse it with pyarrow (another) and check
@@ -174,24 +179,16 @@ class _Columnar:
         if rows.keep:
             for name in self.header:
                 distinct = _column_series(rows.schema[name], parsed[name])
-                self.parts[name].append(pd.Series(distinct.array.take(codes[name]),
-                                                   dtype=distinct.dtype, copy=False))
+                width = len(distinct)
+                small = np.uint8 if width <= 1 << 8 else np.uint16 if width <= 1 << 16 else None
+                self.parts[name].append(
+                    (distinct, codes[name] if small is None else codes[name].astype(small)))
 
     def _check_rules(self, codes: dict[str, np.ndarray], parsed: dict[str, list[Any]]) -> None:
         """Every rule once per distinct combination of the cells the rules read."""
         if not self.rule_columns:
             return
-        key = np.zeros(len(codes[self.rule_columns[0]]), dtype=np.int64)
-        radix = 1
-        for c in self.rule_columns:
-            width = max(len(parsed[c]), 1)
-            if radix * width >= 2**62:  # renumber the combinations so far densely
-                _, key = np.unique(key, return_inverse=True)
-                key = key.astype(np.int64).ravel()
-                radix = int(key.max()) + 1
-            key = key * width + codes[c]
-            radix *= width
-        _, firsts = np.unique(key, return_index=True)
+        firsts, _ = _distinct_rows(codes, parsed, self.rule_columns)
         for i in firsts.tolist():
             for which, rule, present in self.rules:
                 values = tuple(parsed[c][codes[c][i]] for c in present)
@@ -199,19 +196,19 @@ class _Columnar:
                     raise _Doubt
 
     def _check_studies(self, codes: dict[str, np.ndarray], parsed: dict[str, list[Any]]) -> None:
-        """Each study-level column holds one value per study (values compared exactly)."""
-        ids = self.study_ids
-        study = _identifiers(ids, parsed["study_id"])[codes["study_id"]]
-        for c in self.rows.study_level:
-            value = _identifiers(self.value_ids[c], parsed[c])[codes[c]]
-            first = self.first_value[c]
-            if len(first) < len(ids):
-                first = self.first_value[c] = np.concatenate(
-                    [first, np.full(len(ids) - len(first), -1, dtype=np.int64)])
-            new = first[study] < 0
-            first[study[new]] = value[new]
-            if (first[study] != value).any():
-                raise _Doubt
+        """Per row, Python's hash of its study_id and a number for its study-level values
+        (equal numbers: equal values); ``_result`` compares them across the file."""
+        level = self.rows.study_level
+        firsts, inverse = _distinct_rows(codes, parsed, level)
+        numbers = self.study_rows
+        found = np.array([numbers.setdefault(tuple(parsed[c][codes[c][i]] for c in level),
+                                             len(numbers)) for i in firsts.tolist()],
+                         dtype=np.int64)
+        # one row of each distinct (study, study-level values) is enough to compare
+        pairs = codes["study_id"].astype(np.int64) * len(found) + found[inverse]
+        _, firsts = np.unique(pairs, return_index=True)
+        self.study_values.append(found[inverse[firsts]])
+        self.studies.append(_lanes(parsed["study_id"], codes["study_id"][firsts]))
 
     def _result(self) -> pd.DataFrame:
         if self.rows.count == 0:
@@ -222,12 +219,25 @@ class _Columnar:
             prints.sort()
             if (prints[1:] == prints[:-1]).any():
                 raise _Doubt
+        if self.studies:  # a study_id hash with two study-level numbers: a mismatch (or a
+            # collision of two studies' hashes: the exact reader then finds no problem)
+            studies = np.concatenate(self.studies)
+            values = np.concatenate(self.study_values)
+            order = np.argsort(studies, kind="stable")
+            studies, values = studies[order], values[order]
+            if ((studies[1:] == studies[:-1]) & (values[1:] != values[:-1])).any():
+                raise _Doubt
         if not self.rows.keep:
             return pd.DataFrame()
-        data = {name: pd.concat(self.parts.pop(name), ignore_index=True)
-                for name in self.header}
-        data["source_line"] = pd.Series(np.arange(2, self.rows.count + 2, dtype=np.int64))
-        return pd.DataFrame(data)
+        data = {}
+        for name in self.header:
+            parts = self.parts.pop(name)
+            distinct = pd.concat([values for values, _ in parts], ignore_index=True)
+            start = np.cumsum([0, *(len(values) for values, _ in parts[:-1])])
+            codes = np.concatenate([c.astype(np.intp) + s
+                                    for (_, c), s in zip(parts, start.tolist(), strict=True)])
+            data[name] = pd.Series(distinct.array.take(codes), dtype=distinct.dtype, copy=False)
+        return _studies_frame(data, np.arange(2, self.rows.count + 2, dtype=np.int64))
 
 
 def _parsed_groups(path: str, width: int, stop: threading.Event) -> Iterator[Any]:
@@ -341,9 +351,22 @@ class _Background:
         self.thread.join()
 
 
-def _identifiers(ids: dict[Any, int], values: list[Any]) -> np.ndarray:
-    """A number per distinct value, the same for equal values across the file."""
-    return np.array([ids.setdefault(v, len(ids)) for v in values], dtype=np.int64)
+def _distinct_rows(codes: dict[str, np.ndarray], parsed: dict[str, list[Any]],
+                   columns: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(the first row of each distinct combination of the cells of ``columns``, each row's
+    combination): the dictionary codes combined as digits of one integer."""
+    key = np.zeros(len(codes[columns[0]]), dtype=np.int64)
+    radix = 1
+    for c in columns:
+        width = max(len(parsed[c]), 1)
+        if radix * width >= 2**62:  # renumber the combinations so far densely
+            _, key = np.unique(key, return_inverse=True)
+            key = key.astype(np.int64).ravel()
+            radix = int(key.max()) + 1
+        key = key * width + codes[c]
+        radix *= width
+    _, firsts, inverse = np.unique(key, return_index=True, return_inverse=True)
+    return firsts, inverse.ravel()
 
 
 def _lanes(values: list[Any], codes: np.ndarray) -> np.ndarray:
@@ -357,8 +380,7 @@ def _tuple_hashes(lanes: list[np.ndarray], n: int) -> np.ndarray:
     ``tuplehash``: xxHash-style accumulation, Objects/tupleobject.c)."""
     acc = np.full(n, _XXPRIME_5, dtype=np.uint64)
     for lane in lanes:
-        lane *= _XXPRIME_2
-        acc += lane
+        acc += lane * _XXPRIME_2
         acc = (acc << np.uint64(31)) | (acc >> np.uint64(33))
         acc *= _XXPRIME_1
     acc += np.uint64(len(lanes) ^ (_XXPRIME_5 ^ 3527539))

@@ -1079,8 +1079,7 @@ class _Rows:
                                      [c for part in self.parts[name] for c in part])
                 for name in self.header}
         lines = np.concatenate(self.lines) if self.lines else np.zeros(0, dtype=np.int64)
-        data["source_line"] = pd.Series(lines, dtype="int64")
-        return pd.DataFrame(data)
+        return _studies_frame(data, lines)
 
     # ---------------------------------------------------------------- whole lines
 
@@ -1129,6 +1128,12 @@ def _column_series(col: Column, cells: Any) -> pd.Series:
     if col.kind == "float":
         return pd.Series(np.array(cells, dtype=float), dtype=float)
     return pd.Series(cells, dtype=bool)
+
+
+def _studies_frame(columns: dict[str, pd.Series], lines: np.ndarray) -> pd.DataFrame:
+    """The loaded frame: the header's columns, then ``source_line``.  The columns are built
+    for it, so they are not copied again into one block per dtype (``copy=False``)."""
+    return pd.DataFrame({**columns, "source_line": pd.Series(lines, dtype="int64")}, copy=False)
 
 
 class _Recorder:
