@@ -48,7 +48,10 @@ When it returns ``None`` (bails out), and why what it accepts is then read exact
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import csv
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -75,6 +78,10 @@ __all__ = ["read_columnar"]
 _BLOCK_BYTES = 1 << 20
 #: Rows checked together (blocks are joined, their dictionaries unified).
 _GROUP_ROWS = 1 << 15
+#: The file is read in up to one piece per core (at most 4), of at least this many bytes.
+_PIECE_BYTES = 16 << 20
+_PIECES = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+              else os.cpu_count() or 1)
 
 # Python's tuple hash (CPython >= 3.8, 64-bit: xxHash's primes, Objects/tupleobject.c).
 _XXPRIME_1 = np.uint64(11400714785074694791)
@@ -97,7 +104,8 @@ def read_columnar(path: str, schema: dict[str, Column], keep: bool) -> pd.DataFr
     if not _TUPLE_HASH_OK:
         return None
     with open(path, "rb") as fh:
-        header = _header(fh.readline())
+        first_line = fh.readline()
+    header = _header(first_line)
     if header is None:
         return None
     problems = _Problems(path)
@@ -109,7 +117,7 @@ def read_columnar(path: str, schema: dict[str, Column], keep: bool) -> pd.DataFr
     import pyarrow as pa  # pandas imports it already; the CSV parser module only here
 
     try:
-        return _Columnar(_Rows(header, columns, keep, schema)).read(path)
+        return _Columnar(_Rows(header, columns, keep, schema)).read(path, len(first_line))
     except (_Doubt, pa.ArrowException, UnicodeDecodeError):
         return None
 
@@ -140,24 +148,59 @@ class _Columnar:
         self.study_rows: dict[tuple[Any, ...], int] = {}
         self.studies: list[np.ndarray] = []  # per distinct row: a hash of its study_id
         self.study_values: list[np.ndarray] = []  # per distinct row: its study_rows number
-        # per column and group: its distinct parsed values, each row's index into them
-        self.parts: dict[str, list[tuple[pd.Series, np.ndarray]]] = {
-            name: [] for name in rows.header}
+        # per piece of the file, column and group: the distinct parsed values, each row's
+        # index into them
+        self.parts: list[dict[str, list[tuple[pd.Series, np.ndarray]]]] = []
 
-    def read(self, path: str) -> pd.DataFrame:
-        """Check the file's bytes (one thread), parse it with pyarrow (another) and check
-        its rows here, a group at a time; then the whole-file checks and the frame."""
-        scan = _Background(lambda stop: _scan_bytes(path, stop))
-        groups = _Background(lambda stop: _parsed_groups(path, len(self.header), stop))
-        with scan, groups:
-            for n, columns in groups:
-                self._check(n, columns)
+    def read(self, path: str, data_start: int) -> pd.DataFrame:
+        """Check the file's bytes (one thread) and parse its pieces with pyarrow (a thread
+        each, the pieces split at line ends); check their rows here, a group of each piece
+        in turn; then the whole-file checks and the frame.
+
+        A piece's reader goes on past the piece's end: its rows are counted by the lines
+        the byte scan counts in the piece.  The scan bails out unless each piece starts
+        outside a quoted cell; so a piece is read from a record's start, and a cell with a
+        line feed (fewer records than lines) is among the rows taken, and bails out."""
+        starts = _piece_starts(path, data_start)
+        self.parts = [{name: [] for name in self.header} for _ in starts]
+        width = len(self.header)
+        scan = _Background(lambda stop: _scan_bytes(path, starts, stop))
+        readers = [_Background(lambda stop, at=at: _parsed_groups(path, at, width, stop))
+                   for at in [None, *starts[1:]]]
+        with scan, contextlib.ExitStack() as stack:
+            for reader in readers:
+                stack.enter_context(reader)
+            counts = iter(scan)  # the lines of each piece but the last, in order
+            left: list[int | None] = [None] * len(readers)
+            groups = [iter(reader) for reader in readers]
+            active = list(range(len(readers)))
+            while active:
+                for k in tuple(active):
+                    item = next(groups[k], None)
+                    if item is None:
+                        if k < len(readers) - 1:
+                            raise _Doubt  # the file ended before the piece's lines did
+                        active.remove(k)
+                        continue
+                    n, columns = item
+                    if k < len(readers) - 1:
+                        if left[k] is None:
+                            left[k] = next(counts)
+                        if n >= left[k]:  # the piece ends in this group
+                            n = left[k]
+                            columns = [(values, codes[:n]) for values, codes in columns]
+                            readers[k].stop.set()
+                            active.remove(k)
+                        left[k] -= n
+                    if n:
+                        self._check(n, columns, self.parts[k])
             scan.result()
         return self._result()
 
     # ---------------------------------------------------------------- a group of rows
 
-    def _check(self, n: int, columns: list[tuple[Any, np.ndarray]]) -> None:
+    def _check(self, n: int, columns: list[tuple[Any, np.ndarray]],
+               parts: dict[str, list[tuple[pd.Series, np.ndarray]]]) -> None:
         """Parse each distinct text of each column, run the rules, remember what the
         whole-file checks need and (``keep``) the frame's part."""
         rows = self.rows
@@ -181,7 +224,7 @@ class _Columnar:
                 distinct = _column_series(rows.schema[name], parsed[name])
                 width = len(distinct)
                 small = np.uint8 if width <= 1 << 8 else np.uint16 if width <= 1 << 16 else None
-                self.parts[name].append(
+                parts[name].append(
                     (distinct, codes[name] if small is None else codes[name].astype(small)))
 
     def _check_rules(self, codes: dict[str, np.ndarray], parsed: dict[str, list[Any]]) -> None:
@@ -231,7 +274,7 @@ class _Columnar:
             return pd.DataFrame()
         data = {}
         for name in self.header:
-            parts = self.parts.pop(name)
+            parts = [part for piece in self.parts for part in piece.pop(name)]
             distinct = pd.concat([values for values, _ in parts], ignore_index=True)
             start = np.cumsum([0, *(len(values) for values, _ in parts[:-1])])
             codes = np.concatenate([c.astype(np.intp) + s
@@ -240,19 +283,44 @@ class _Columnar:
         return _studies_frame(data, np.arange(2, self.rows.count + 2, dtype=np.int64))
 
 
-def _parsed_groups(path: str, width: int, stop: threading.Event) -> Iterator[Any]:
-    """The data rows as pyarrow parses them, about ``_GROUP_ROWS`` at a time: (rows, per
-    column (its distinct texts, each row's index into them)).  Raises ``_Doubt`` at a cell
-    holding a line feed or longer than the csv module's field limit."""
+def _piece_starts(path: str, data_start: int) -> list[int]:
+    """Where the pieces read in parallel start: the first data line, then the line starts
+    after equal shares of the file (one piece per core, each at least ``_PIECE_BYTES``).
+    A line starting with a UTF-8 BOM is not a piece start (pyarrow would drop the BOM)."""
+    size = os.path.getsize(path)
+    pieces = max(1, min(_PIECES, (size - data_start) // _PIECE_BYTES))
+    starts = [data_start]
+    with open(path, "rb") as fh:
+        for k in range(1, pieces):
+            fh.seek(data_start + (size - data_start) * k // pieces)
+            at = fh.tell()
+            head = fh.read(_BLOCK_BYTES)
+            end = head.find(b"\n")
+            if end < 0 or at + end + 1 >= size or head[end + 1:end + 4] == codecs.BOM_UTF8:
+                continue
+            starts.append(at + end + 1)
+    return starts
+
+
+def _parsed_groups(path: str, start: int | None, width: int,
+                   stop: threading.Event) -> Iterator[Any]:
+    """The rows pyarrow parses from byte ``start`` on (None: the file's start, after the
+    header), about ``_GROUP_ROWS`` at a time: (rows, per column (its distinct
+    texts, each row's index into them)).  Raises ``_Doubt`` at a distinct text holding a
+    line feed or longer than the csv module's field limit."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
     names = [str(j) for j in range(width)]
+    source = pa.OSFile(path)
+    if start is not None:
+        source.seek(start)
     reader = pacsv.open_csv(
-        path,
+        source,
         read_options=pacsv.ReadOptions(use_threads=True, block_size=_BLOCK_BYTES,
-                                       skip_rows=1, column_names=names),
+                                       skip_rows=1 if start is None else 0,
+                                       column_names=names),
         parse_options=pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False),
         convert_options=pacsv.ConvertOptions(
             column_types=dict.fromkeys(names, pa.dictionary(pa.int32(), pa.string())),
@@ -274,7 +342,7 @@ def _parsed_groups(path: str, width: int, stop: threading.Event) -> Iterator[Any
             columns.append((dictionary, column.indices.to_numpy()))
         return table.num_rows, columns
 
-    with reader:
+    with source, reader:
         batches: list[Any] = []
         size = 0
         for batch in reader:
@@ -289,16 +357,32 @@ def _parsed_groups(path: str, width: int, stop: threading.Event) -> Iterator[Any
             yield group(batches)
 
 
-def _scan_bytes(path: str, stop: threading.Event) -> Iterator[None]:
-    """``_ByteScan`` over the whole file (yields nothing: its result is not raising)."""
+def _scan_bytes(path: str, starts: list[int], stop: threading.Event) -> Iterator[int]:
+    """``_ByteScan`` over the whole file; yields the number of lines of each piece but the
+    last (the rows pyarrow gives for it when no cell holds a line feed), and bails out when
+    a piece starts inside a quoted cell."""
     scan = _ByteScan()
     buffer = bytearray(_BLOCK_BYTES)
+    view = memoryview(buffer)
+    ends = [*starts[1:], None]
+    lines = -1  # the header's line end is not a row's
     with open(path, "rb", buffering=0) as fh:
-        while (n := fh.readinto(buffer)) and not stop.is_set():
-            scan.feed(buffer if n == len(buffer) else buffer[:n])
+        for end in ends:
+            while not stop.is_set():
+                want = _BLOCK_BYTES if end is None else min(_BLOCK_BYTES, end - fh.tell())
+                n = fh.readinto(view[:want]) if want else 0
+                if not n:
+                    break
+                block = buffer if n == len(buffer) else buffer[:n]
+                scan.feed(block)
+                if end is not None:
+                    lines += int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == 10))
+            if end is not None:
+                if scan.odd:  # the next piece would start inside a quoted cell
+                    raise _Doubt
+                yield lines
+                lines = 0
     scan.finish()
-    return
-    yield
 
 
 class _Background:
