@@ -602,7 +602,7 @@ def studies_io(s: Sizes, r: dict | None) -> list[Row]:
                 if what not in best or got[0] < best[what][0]:
                     best[what] = got
     t_pd, _, n_pd = best["pandas"]
-    size = f"{s.k_large:,} rows × 28 columns"
+    size = f"{s.k_large:,} rows × {header.count(',') + 1} columns"
     t_val, mb_val, problems = best["validate"]
     t_load, mb_load, n_load = best["load"]
     return [

@@ -11,7 +11,9 @@ the exact reader's pieces (``_Rows.parse_texts`` for cells, ``_Rows.rule_found``
 rules of ``studies._RULES``, ``_check_header``, ``_column_series``) once per distinct cell
 text of a block of rows and once per distinct combination of the cells a rule reads
 (combined dictionary codes, ``numpy.unique``), so a problem found here is one the exact
-reader reports.
+reader reports.  The bytes are checked in one thread and the file is parsed in pieces
+split at line ends, one pyarrow reader (thread) per core; memory holds a few groups of
+rows per reader, the whole-file checks' 64-bit hashes and, for a frame, its columns.
 
 When it returns ``None`` (bails out), and why what it accepts is then read exactly:
 
@@ -43,7 +45,8 @@ When it returns ``None`` (bails out), and why what it accepts is then read exact
   study-level value (rows grouped by Python's hash of ``study_id``, their study-level
   values compared exactly; a collision of two studies' hashes can only cause a bail-out):
   the exact reader reports them;
-* the file has no data rows, or Python's tuple hash is not the one computed here.
+* the file has no data rows, or Python's tuple hash is not the one computed here;
+* a piece of the file (see ``_Columnar.read``) would start inside a quoted cell.
 """
 
 from __future__ import annotations

@@ -395,9 +395,10 @@ def load_studies(path: str | PathLike[str], vocabulary: VocabularyArg = None) ->
     ``year`` integers, ``ref``/``n1``/``n2`` nullable integers, ``value*``
     floats (NaN when blank), ``peer_reviewed`` bool; a ``source_line`` column
     holds the CSV line each row came from.  Columns beyond the schema are kept
-    as text.  ``path`` ``"-"`` reads standard input.  The file is read in one
-    streaming pass.  Raises ``StudiesValidationError`` listing every problem, and
-    ``OSError`` when the file cannot be opened.
+    as text.  ``path`` ``"-"`` reads standard input.  The file is streamed: a columnar
+    pass (``metaally.data.columnar``) reads a clean file, and a file with problems is
+    read again line by line for the messages.  Raises ``StudiesValidationError`` listing
+    every problem, and ``OSError`` when the file cannot be opened.
     """
     frame, problems = _parse(str(path), vocabulary)
     if problems:
@@ -410,7 +411,8 @@ def validate_file(path: str | PathLike[str], vocabulary: VocabularyArg = None) -
 
     An empty list means the file is valid.  ``vocabulary`` as in ``load_studies``; a
     malformed vocabulary file gives its own ``PATH:LINE`` problems.  ``path`` ``"-"``
-    reads standard input.  The file is streamed: memory does not grow with its length.
+    reads standard input.  The file is streamed (as in ``load_studies``): memory does not
+    grow with its length.
     Never raises for the file's content; ``OSError`` (missing file, a directory, no
     permission) propagates.
     """
@@ -519,7 +521,7 @@ _COLUMNAR = True
 
 def _parse(path: str, vocabulary: VocabularyArg = None,
            keep: bool = True) -> tuple[pd.DataFrame, list[str]]:
-    """(frame, problems) of a studies CSV, read in one streaming pass.
+    """(frame, problems) of a studies CSV, read in streaming passes.
 
     A file is first read by the columnar pass, which returns this function's result for a
     file without problems that it can vouch for, and None otherwise; then (None) by the
