@@ -23,7 +23,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_fuzz_csv import mutated
 
-import metaally.data.columnar as columnar_module
 import metaally.data.studies as studies
 from metaally.data.columnar import _tuple_hashes, read_columnar
 from metaally.data.studies import StudiesValidationError, load_studies, validate_file
@@ -43,14 +42,6 @@ def exact_only() -> Iterator[None]:
         yield
     finally:
         studies._COLUMNAR = before
-
-
-@pytest.fixture(params=["one piece", "pieces of 2 KB"])
-def pieces(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The file read as one piece, or in pieces of about 2 KB (four readers in parallel)."""
-    if request.param != "one piece":
-        monkeypatch.setattr(columnar_module, "_PIECE_BYTES", 2048)
-        monkeypatch.setattr(columnar_module, "_PIECES", 4)
 
 
 def public(path: Path) -> tuple[list[str], pd.DataFrame | None, list[str] | None]:
@@ -109,9 +100,7 @@ def test_every_csv_of_the_tests_reads_as_the_exact_reader_reads_it(path: Path) -
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                  HealthCheck.function_scoped_fixture])
 @given(data=mutated())
-def test_mutated_table2_reads_as_the_exact_reader_reads_it(
-    tmp_path: Path, pieces: None, data: bytes
-) -> None:
+def test_mutated_table2_reads_as_the_exact_reader_reads_it(tmp_path: Path, data: bytes) -> None:
     assert_same_as_exact(write(tmp_path, data))
 
 
@@ -142,9 +131,7 @@ def valid_variants(draw: st.DrawFn) -> bytes:
 @settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(data=valid_variants())
-def test_valid_variants_read_as_the_exact_reader_reads_them(
-    tmp_path: Path, pieces: None, data: bytes
-) -> None:
+def test_valid_variants_read_as_the_exact_reader_reads_them(tmp_path: Path, data: bytes) -> None:
     assert_same_as_exact(write(tmp_path, data))
 
 
@@ -162,9 +149,7 @@ def test_fingerprints_are_pythons_tuple_hash(rows: list[tuple[object, ...]]) -> 
 # --------------------------------------------------------------------------- taken
 
 
-def test_the_columnar_pass_is_taken_on_a_clean_file_of_many_groups(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_columnar_pass_is_taken_on_a_clean_file_of_many_groups(tmp_path: Path) -> None:
     header, *body = table2_rows()
     rows = [[f"{r[0]}_{i}", *r[1:]] for i in range(2000) for r in body]  # 82,000 rows
     path = write(tmp_path, rows_text([header, *rows]))
@@ -175,17 +160,12 @@ def test_the_columnar_pass_is_taken_on_a_clean_file_of_many_groups(
         exact = load_studies(path)
     pd.testing.assert_frame_equal(frame, exact, check_exact=True)
     assert frame["source_line"].tolist() == list(range(2, len(rows) + 2))
-    monkeypatch.setattr(columnar_module, "_PIECES", 3)  # three readers, 1.5 MB pieces
-    monkeypatch.setattr(columnar_module, "_PIECE_BYTES", 1 << 20)
-    assert columnar_module._piece_starts(str(path), len(",".join(header)) + 1)[2:]
-    pd.testing.assert_frame_equal(columnar(path), exact, check_exact=True)
 
 
 @pytest.mark.parametrize("variant", ["bom", "crlf", "quote_all", "doubled_quotes", "padded",
                                      "no_final_newline", "extra_column"])
-def test_the_columnar_pass_is_taken_on_valid_writing_variants(
-    tmp_path: Path, pieces: None, variant: str
-) -> None:
+def test_the_columnar_pass_is_taken_on_valid_writing_variants(tmp_path: Path,
+                                                              variant: str) -> None:
     header, *body = table2_rows()
     rows = [header, *body]
     notes = header.index("notes")
@@ -263,7 +243,7 @@ BAIL_OUTS = ["header_problem", "utf16", "nul", "bare_cr", "blank_line", "whitesp
 
 @pytest.mark.parametrize("edit", BAIL_OUTS)
 def test_each_bail_out_returns_none_and_the_exact_readers_result_stands(
-    tmp_path: Path, pieces: None, edit: str
+    tmp_path: Path, edit: str
 ) -> None:
     path = write(tmp_path, table2_with(edit))
     assert columnar(path) is None
@@ -271,7 +251,7 @@ def test_each_bail_out_returns_none_and_the_exact_readers_result_stands(
     assert_same_as_exact(path)
 
 
-def test_the_unedited_table_of_the_bail_out_cases_is_taken(tmp_path: Path, pieces: None) -> None:
+def test_the_unedited_table_of_the_bail_out_cases_is_taken(tmp_path: Path) -> None:
     """The bail-out files differ from a file the columnar pass takes by their one edit."""
     path = write(tmp_path, _unedited())
     assert columnar(path) is not None
@@ -300,26 +280,3 @@ def test_whole_file_problems_across_groups_bail_out(tmp_path: Path, edit: str) -
     assert len(problems) == 1 and f":{len(rows) + 1}:" in problems[0]
     with exact_only():
         assert validate_file(path) == problems
-
-
-@pytest.mark.parametrize("edit", ["quoted_line_end_at_split", "bom_at_split"])
-def test_pieces_never_start_inside_a_quoted_cell_or_at_a_bom(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit: str
-) -> None:
-    """A quoted cell over many lines around where a piece would start, or a line starting
-    with a BOM there: the pass bails out or does not split there; the exact result stands."""
-    monkeypatch.setattr(columnar_module, "_PIECE_BYTES", 2048)
-    monkeypatch.setattr(columnar_module, "_PIECES", 2)
-    lines = _unedited().split(b"\n")
-    middle = len(lines) // 2
-    if edit == "quoted_line_end_at_split":
-        for i in range(middle - 4, middle + 4):
-            lines[i] = lines[i].rsplit(b",", 1)[0] + b',"note' + b"\n" * 60 + b'end"'
-    else:
-        for i in range(1, len(lines) - 1):
-            lines[i] = codecs.BOM_UTF8 + lines[i]
-    path = write(tmp_path, b"\n".join(lines))
-    if edit == "bom_at_split":
-        assert columnar_module._piece_starts(str(path), len(lines[0]) + 1) == [len(lines[0]) + 1]
-    assert columnar(path) is None
-    assert_same_as_exact(path)

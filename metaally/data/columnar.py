@@ -11,9 +11,9 @@ the exact reader's pieces (``_Rows.parse_texts`` for cells, ``_Rows.rule_found``
 rules of ``studies._RULES``, ``_check_header``, ``_column_series``) once per distinct cell
 text of a block of rows and once per distinct combination of the cells a rule reads
 (combined dictionary codes, ``numpy.unique``), so a problem found here is one the exact
-reader reports.  The bytes are checked in one thread and the file is parsed in pieces
-split at line ends, one pyarrow reader (thread) per core; memory holds a few groups of
-rows per reader, the whole-file checks' 64-bit hashes and, for a frame, its columns.
+reader reports.  The bytes are checked in one thread and pyarrow parses in another while
+this one checks the rows; memory holds a few groups of rows, the whole-file checks'
+64-bit hashes and, for a frame, its columns (as small codes until the end).
 
 When it returns ``None`` (bails out), and why what it accepts is then read exactly:
 
@@ -45,16 +45,12 @@ When it returns ``None`` (bails out), and why what it accepts is then read exact
   study-level value (rows grouped by Python's hash of ``study_id``, their study-level
   values compared exactly; a collision of two studies' hashes can only cause a bail-out):
   the exact reader reports them;
-* the file has no data rows, or Python's tuple hash is not the one computed here;
-* a piece of the file (see ``_Columnar.read``) would start inside a quoted cell.
+* the file has no data rows, or Python's tuple hash is not the one computed here.
 """
 
 from __future__ import annotations
 
-import codecs
-import contextlib
 import csv
-import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -81,10 +77,6 @@ __all__ = ["read_columnar"]
 _BLOCK_BYTES = 1 << 20
 #: Rows checked together (blocks are joined, their dictionaries unified).
 _GROUP_ROWS = 1 << 15
-#: The file is read in up to one piece per core (at most 4), of at least this many bytes.
-_PIECE_BYTES = 16 << 20
-_PIECES = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-              else os.cpu_count() or 1)
 
 # Python's tuple hash (CPython >= 3.8, 64-bit: xxHash's primes, Objects/tupleobject.c).
 _XXPRIME_1 = np.uint64(11400714785074694791)
@@ -107,8 +99,7 @@ def read_columnar(path: str, schema: dict[str, Column], keep: bool) -> pd.DataFr
     if not _TUPLE_HASH_OK:
         return None
     with open(path, "rb") as fh:
-        first_line = fh.readline()
-    header = _header(first_line)
+        header = _header(fh.readline())
     if header is None:
         return None
     problems = _Problems(path)
@@ -120,7 +111,7 @@ def read_columnar(path: str, schema: dict[str, Column], keep: bool) -> pd.DataFr
     import pyarrow as pa  # pandas imports it already; the CSV parser module only here
 
     try:
-        return _Columnar(_Rows(header, columns, keep, schema)).read(path, len(first_line))
+        return _Columnar(_Rows(header, columns, keep, schema)).read(path)
     except (_Doubt, pa.ArrowException, UnicodeDecodeError):
         return None
 
@@ -151,59 +142,24 @@ class _Columnar:
         self.study_rows: dict[tuple[Any, ...], int] = {}
         self.studies: list[np.ndarray] = []  # per distinct row: a hash of its study_id
         self.study_values: list[np.ndarray] = []  # per distinct row: its study_rows number
-        # per piece of the file, column and group: the distinct parsed values, each row's
-        # index into them
-        self.parts: list[dict[str, list[tuple[pd.Series, np.ndarray]]]] = []
+        # per column and group: its distinct parsed values, each row's index into them
+        self.parts: dict[str, list[tuple[pd.Series, np.ndarray]]] = {
+            name: [] for name in rows.header}
 
-    def read(self, path: str, data_start: int) -> pd.DataFrame:
-        """Check the file's bytes (one thread) and parse its pieces with pyarrow (a thread
-        each, the pieces split at line ends); check their rows here, a group of each piece
-        in turn; then the whole-file checks and the frame.
-
-        A piece's reader goes on past the piece's end: its rows are counted by the lines
-        the byte scan counts in the piece.  The scan bails out unless each piece starts
-        outside a quoted cell; so a piece is read from a record's start, and a cell with a
-        line feed (fewer records than lines) is among the rows taken, and bails out."""
-        starts = _piece_starts(path, data_start)
-        self.parts = [{name: [] for name in self.header} for _ in starts]
-        width = len(self.header)
-        scan = _Background(lambda stop: _scan_bytes(path, starts, stop))
-        readers = [_Background(lambda stop, at=at: _parsed_groups(path, at, width, stop))
-                   for at in [None, *starts[1:]]]
-        with scan, contextlib.ExitStack() as stack:
-            for reader in readers:
-                stack.enter_context(reader)
-            counts = iter(scan)  # the lines of each piece but the last, in order
-            left: list[int | None] = [None] * len(readers)
-            groups = [iter(reader) for reader in readers]
-            active = list(range(len(readers)))
-            while active:
-                for k in tuple(active):
-                    item = next(groups[k], None)
-                    if item is None:
-                        if k < len(readers) - 1:
-                            raise _Doubt  # the file ended before the piece's lines did
-                        active.remove(k)
-                        continue
-                    n, columns = item
-                    if k < len(readers) - 1:
-                        if left[k] is None:
-                            left[k] = next(counts)
-                        if n >= left[k]:  # the piece ends in this group
-                            n = left[k]
-                            columns = [(values, codes[:n]) for values, codes in columns]
-                            readers[k].stop.set()
-                            active.remove(k)
-                        left[k] -= n
-                    if n:
-                        self._check(n, columns, self.parts[k])
+    def read(self, path: str) -> pd.DataFrame:
+        """Check the file's bytes (one thread), parse it with pyarrow (another) and check
+        its rows here, a group at a time; then the whole-file checks and the frame."""
+        scan = _Background(lambda stop: _scan_bytes(path, stop))
+        groups = _Background(lambda stop: _parsed_groups(path, len(self.header), stop))
+        with scan, groups:
+            for n, columns in groups:
+                self._check(n, columns)
             scan.result()
         return self._result()
 
     # ---------------------------------------------------------------- a group of rows
 
-    def _check(self, n: int, columns: list[tuple[Any, np.ndarray]],
-               parts: dict[str, list[tuple[pd.Series, np.ndarray]]]) -> None:
+    def _check(self, n: int, columns: list[tuple[Any, np.ndarray]]) -> None:
         """Parse each distinct text of each column, run the rules, remember what the
         whole-file checks need and (``keep``) the frame's part."""
         rows = self.rows
@@ -227,7 +183,7 @@ class _Columnar:
                 distinct = _column_series(rows.schema[name], parsed[name])
                 width = len(distinct)
                 small = np.uint8 if width <= 1 << 8 else np.uint16 if width <= 1 << 16 else None
-                parts[name].append(
+                self.parts[name].append(
                     (distinct, codes[name] if small is None else codes[name].astype(small)))
 
     def _check_rules(self, codes: dict[str, np.ndarray], parsed: dict[str, list[Any]]) -> None:
@@ -277,7 +233,7 @@ class _Columnar:
             return pd.DataFrame()
         data = {}
         for name in self.header:
-            parts = [part for piece in self.parts for part in piece.pop(name)]
+            parts = self.parts.pop(name)
             distinct = pd.concat([values for values, _ in parts], ignore_index=True)
             start = np.cumsum([0, *(len(values) for values, _ in parts[:-1])])
             codes = np.concatenate([c.astype(np.intp) + s
@@ -286,44 +242,19 @@ class _Columnar:
         return _studies_frame(data, np.arange(2, self.rows.count + 2, dtype=np.int64))
 
 
-def _piece_starts(path: str, data_start: int) -> list[int]:
-    """Where the pieces read in parallel start: the first data line, then the line starts
-    after equal shares of the file (one piece per core, each at least ``_PIECE_BYTES``).
-    A line starting with a UTF-8 BOM is not a piece start (pyarrow would drop the BOM)."""
-    size = os.path.getsize(path)
-    pieces = max(1, min(_PIECES, (size - data_start) // _PIECE_BYTES))
-    starts = [data_start]
-    with open(path, "rb") as fh:
-        for k in range(1, pieces):
-            fh.seek(data_start + (size - data_start) * k // pieces)
-            at = fh.tell()
-            head = fh.read(_BLOCK_BYTES)
-            end = head.find(b"\n")
-            if end < 0 or at + end + 1 >= size or head[end + 1:end + 4] == codecs.BOM_UTF8:
-                continue
-            starts.append(at + end + 1)
-    return starts
-
-
-def _parsed_groups(path: str, start: int | None, width: int,
-                   stop: threading.Event) -> Iterator[Any]:
-    """The rows pyarrow parses from byte ``start`` on (None: the file's start, after the
-    header), about ``_GROUP_ROWS`` at a time: (rows, per column (its distinct
-    texts, each row's index into them)).  Raises ``_Doubt`` at a distinct text holding a
-    line feed or longer than the csv module's field limit."""
+def _parsed_groups(path: str, width: int, stop: threading.Event) -> Iterator[Any]:
+    """The data rows as pyarrow parses them, about ``_GROUP_ROWS`` at a time: (rows, per
+    column (its distinct texts, each row's index into them)).  Raises ``_Doubt`` at a cell
+    holding a line feed or longer than the csv module's field limit."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
     names = [str(j) for j in range(width)]
-    source = pa.OSFile(path)
-    if start is not None:
-        source.seek(start)
     reader = pacsv.open_csv(
-        source,
+        path,
         read_options=pacsv.ReadOptions(use_threads=True, block_size=_BLOCK_BYTES,
-                                       skip_rows=1 if start is None else 0,
-                                       column_names=names),
+                                       skip_rows=1, column_names=names),
         parse_options=pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False),
         convert_options=pacsv.ConvertOptions(
             column_types=dict.fromkeys(names, pa.dictionary(pa.int32(), pa.string())),
@@ -345,7 +276,7 @@ def _parsed_groups(path: str, start: int | None, width: int,
             columns.append((dictionary, column.indices.to_numpy()))
         return table.num_rows, columns
 
-    with source, reader:
+    with reader:
         batches: list[Any] = []
         size = 0
         for batch in reader:
@@ -360,32 +291,16 @@ def _parsed_groups(path: str, start: int | None, width: int,
             yield group(batches)
 
 
-def _scan_bytes(path: str, starts: list[int], stop: threading.Event) -> Iterator[int]:
-    """``_ByteScan`` over the whole file; yields the number of lines of each piece but the
-    last (the rows pyarrow gives for it when no cell holds a line feed), and bails out when
-    a piece starts inside a quoted cell."""
+def _scan_bytes(path: str, stop: threading.Event) -> Iterator[None]:
+    """``_ByteScan`` over the whole file (yields nothing: its result is not raising)."""
     scan = _ByteScan()
     buffer = bytearray(_BLOCK_BYTES)
-    view = memoryview(buffer)
-    ends = [*starts[1:], None]
-    lines = -1  # the header's line end is not a row's
     with open(path, "rb", buffering=0) as fh:
-        for end in ends:
-            while not stop.is_set():
-                want = _BLOCK_BYTES if end is None else min(_BLOCK_BYTES, end - fh.tell())
-                n = fh.readinto(view[:want]) if want else 0
-                if not n:
-                    break
-                block = buffer if n == len(buffer) else buffer[:n]
-                scan.feed(block)
-                if end is not None:
-                    lines += int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == 10))
-            if end is not None:
-                if scan.odd:  # the next piece would start inside a quoted cell
-                    raise _Doubt
-                yield lines
-                lines = 0
+        while (n := fh.readinto(buffer)) and not stop.is_set():
+            scan.feed(buffer if n == len(buffer) else buffer[:n])
     scan.finish()
+    return
+    yield
 
 
 class _Background:
