@@ -53,7 +53,7 @@ from __future__ import annotations
 import csv
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -174,8 +174,9 @@ class _Columnar:
             codes[name] = indices
         self._check_rules(codes, parsed)
         if rows.key_columns:
+            lane = np.empty(n, dtype=np.uint64)  # refilled for each column
             self.fingerprints.append(_tuple_hashes(
-                [_lanes(parsed[c], codes[c]) for c in rows.key_columns], n))
+                (_lanes(parsed[c], codes[c], lane) for c in rows.key_columns), n))
         if rows.study_level:
             self._check_studies(codes, parsed)
         if rows.keep:
@@ -232,12 +233,18 @@ class _Columnar:
         if not self.rows.keep:
             return pd.DataFrame()
         data = {}
+        # one buffer for every column: a fresh array per step cost more than the steps
+        # (page faults of new memory)
+        codes = np.empty(self.rows.count, dtype=np.intp)
         for name in self.header:
             parts = self.parts.pop(name)
             distinct = pd.concat([values for values, _ in parts], ignore_index=True)
-            start = np.cumsum([0, *(len(values) for values, _ in parts[:-1])])
-            codes = np.concatenate([c.astype(np.intp) + s
-                                    for (_, c), s in zip(parts, start.tolist(), strict=True)])
+            end = offset = 0
+            for values, part in parts:  # each group's codes, into the concatenated values
+                start, end = end, end + len(part)
+                codes[start:end] = part
+                codes[start:end] += offset
+                offset += len(values)
             data[name] = pd.Series(distinct.array.take(codes), dtype=distinct.dtype, copy=False)
         return _studies_frame(data, np.arange(2, self.rows.count + 2, dtype=np.int64))
 
@@ -371,21 +378,27 @@ def _distinct_rows(codes: dict[str, np.ndarray], parsed: dict[str, list[Any]],
     return firsts, inverse.ravel()
 
 
-def _lanes(values: list[Any], codes: np.ndarray) -> np.ndarray:
-    """Python's hash of each row's parsed cell, as unsigned 64-bit integers."""
+def _lanes(values: list[Any], codes: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Python's hash of each row's parsed cell, as unsigned 64-bit integers (into ``out``)."""
     hashes = np.fromiter(map(hash, values), dtype=np.int64, count=len(values))
-    return hashes.view(np.uint64)[codes]
+    return np.take(hashes.view(np.uint64), codes, out=out, mode="clip")  # unbuffered
 
 
-def _tuple_hashes(lanes: list[np.ndarray], n: int) -> np.ndarray:
+def _tuple_hashes(lanes: Iterable[np.ndarray], n: int) -> np.ndarray:
     """``hash(tuple(row))`` for every row, from the hashes of its items (CPython's
     ``tuplehash``: xxHash-style accumulation, Objects/tupleobject.c)."""
     acc = np.full(n, _XXPRIME_5, dtype=np.uint64)
+    scratch = np.empty(n, dtype=np.uint64)
+    width = 0
     for lane in lanes:
-        acc += lane * _XXPRIME_2
-        acc = (acc << np.uint64(31)) | (acc >> np.uint64(33))
+        width += 1
+        np.multiply(lane, _XXPRIME_2, out=scratch)
+        acc += scratch
+        np.left_shift(acc, np.uint64(31), out=scratch)
+        acc >>= np.uint64(33)
+        acc |= scratch
         acc *= _XXPRIME_1
-    acc += np.uint64(len(lanes) ^ (_XXPRIME_5 ^ 3527539))
+    acc += np.uint64(width ^ (_XXPRIME_5 ^ 3527539))
     acc[acc == _U64_MAX] = 1546275796  # -1 is an error code in C; CPython maps it
     return acc
 
