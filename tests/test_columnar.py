@@ -13,6 +13,8 @@ import codecs
 import contextlib
 import csv
 import io
+import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -232,6 +234,17 @@ def table2_with(edit: str) -> bytes:
     if edit == "no_rows":
         return lines[0] + b"\n"
     return data
+
+
+def test_a_pipe_is_left_to_the_exact_reader(tmp_path: Path) -> None:
+    """Not a regular file: read once, by the exact reader."""
+    fifo = tmp_path / "studies.csv"
+    os.mkfifo(fifo)
+    result: list[object] = []
+    reading = threading.Thread(target=lambda: result.append(columnar(fifo)), daemon=True)
+    reading.start()
+    reading.join(timeout=10)  # opening the pipe would wait for a writer
+    assert result == [None]
 
 
 BAIL_OUTS = ["header_problem", "utf16", "nul", "bare_cr", "blank_line", "whitespace_row",

@@ -2,7 +2,7 @@
 
 ``studies._parse`` reads a file through the exact, line-by-line reader (Python's
 ``csv.reader(strict=True)``), which is the single source of every message.  Before that,
-``read_columnar`` tries a columnar pass (pyarrow's multi-threaded CSV parser, every column
+``read_columnar`` tries a columnar pass (pyarrow's streaming CSV parser, every column
 read as dictionary-encoded strings) and returns the frame the exact reader would return
 for a file without problems; on any problem, and on any doubt that pyarrow read the bytes
 as Python's csv module would, it returns ``None`` and the exact reader reads the file (a
@@ -17,8 +17,10 @@ this one checks the rows; memory holds a few groups of rows, the whole-file chec
 
 When it returns ``None`` (bails out), and why what it accepts is then read exactly:
 
+* ``path`` is not a regular file (a pipe is read once, by the exact reader);
 * the header line (line 1) is not one CSV record of Python's reader, is blank, has a
-  delimiter or header problem, or is not UTF-8: the exact reader reports the header;
+  delimiter or header problem, is not UTF-8 or is longer than a block (1 MB): the exact
+  reader reports the header;
 * pyarrow raises (a line with another number of fields than the header, invalid UTF-8) or
   a distinct cell text is not strict UTF-8 for Python: Python reports the line;
 * a NUL byte (the exact reader stops at binary content), or a carriage return not
@@ -51,6 +53,7 @@ When it returns ``None`` (bails out), and why what it accepts is then read exact
 from __future__ import annotations
 
 import csv
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -96,10 +99,11 @@ def read_columnar(path: str, schema: dict[str, Column], keep: bool) -> pd.DataFr
     ``schema`` is the one the exact reader uses (declared words resolved); ``keep=False``
     (validation) builds no frame and returns an empty one.
     """
-    if not _TUPLE_HASH_OK:
+    if not _TUPLE_HASH_OK or not os.path.isfile(path):
         return None
     with open(path, "rb") as fh:
-        header = _header(fh.readline())
+        line = fh.readline(_BLOCK_BYTES)
+        header = None if len(line) == _BLOCK_BYTES else _header(line)
     if header is None:
         return None
     problems = _Problems(path)
