@@ -547,19 +547,22 @@ def scale(s: Sizes, r: dict | None) -> list[Row]:
 # Peak memory of the reading itself: the kernel's high-water mark of this process's resident
 # set (VmHWM), reset after the imports (clear_refs 5).  Not getrusage's ru_maxrss: Linux
 # carries it over exec from the parent, so a child of a large benchmark process starts at
-# the parent's peak and the growth read as 0.
+# the parent's peak and the growth read as 0.  Without /proc (not Linux): NaN.
 _STUDIES_RUN = """
-import sys, time
+import os, sys, time
 import pandas as pd
 from metaally.data.studies import load_studies, validate_file
 
 def resident(field):
+    if not os.path.exists("/proc/self/status"):
+        return float("nan")
     with open("/proc/self/status") as fh:
         return next(int(line.split()[1]) for line in fh if line.startswith(field)) / 1024
 
 what, path = sys.argv[1], sys.argv[2]
-with open("/proc/self/clear_refs", "w") as fh:
-    fh.write("5")
+if os.path.exists("/proc/self/clear_refs"):
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
 base = resident("VmRSS:")
 t = time.perf_counter()
 if what == "validate":
