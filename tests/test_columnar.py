@@ -13,6 +13,7 @@ import codecs
 import contextlib
 import csv
 import io
+import itertools
 import os
 import threading
 from collections.abc import Iterator
@@ -26,7 +27,7 @@ from hypothesis import strategies as st
 from test_fuzz_csv import mutated
 
 import metaally.data.studies as studies
-from metaally.data.columnar import _tuple_hashes, read_columnar
+from metaally.data.columnar import _ByteScan, _Doubt, _tuple_hashes, read_columnar
 from metaally.data.studies import StudiesValidationError, load_studies, validate_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -293,3 +294,37 @@ def test_whole_file_problems_across_groups_bail_out(tmp_path: Path, edit: str) -
     assert len(problems) == 1 and f":{len(rows) + 1}:" in problems[0]
     with exact_only():
         assert validate_file(path) == problems
+
+
+def scan_verdict(blocks: list[bytes]) -> bool:
+    scan = _ByteScan()
+    try:
+        for block in blocks:
+            scan.feed(block)
+        scan.finish()
+    except _Doubt:
+        return False
+    return True
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.one_of(mutated(), valid_variants(), st.binary(max_size=40),
+                      st.text(alphabet='ab,"\r\n', max_size=40).map(str.encode)),
+       cuts=st.lists(st.integers(0, 2**31), max_size=6))
+def test_the_byte_scan_gives_one_verdict_however_the_file_is_cut_into_blocks(
+    data: bytes, cuts: list[int]
+) -> None:
+    """A CR, a quote or a doubled quote across a block boundary is judged as within a block."""
+    at = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
+    blocks = [data[a:b] for a, b in itertools.pairwise(at)]
+    assert scan_verdict(blocks) == scan_verdict([data])
+
+
+@pytest.mark.parametrize(("text", "ok"), [
+    (b'a,"b"\n', True), (b'a,"b""c"\r\n', True), (b'"a",""\n', True), (b'a,b"c\n', False),
+    (b'a,"b"c\n', False), (b'a,"b,"c\n', False), (b'a,"b\n', False), (b'a,b\rc\n', False),
+    (b'a,b\x00\n', False), (b'a,"b\nc"\n', True),  # a line feed in a cell: left to pyarrow's cells
+])
+def test_the_byte_scan_on_small_cases(text: bytes, ok: bool) -> None:
+    assert scan_verdict([text]) is ok
+    assert scan_verdict([text[i:i + 1] for i in range(len(text))]) is ok  # byte by byte
