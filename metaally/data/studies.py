@@ -395,9 +395,10 @@ def load_studies(path: str | PathLike[str], vocabulary: VocabularyArg = None) ->
     ``year`` integers, ``ref``/``n1``/``n2`` nullable integers, ``value*``
     floats (NaN when blank), ``peer_reviewed`` bool; a ``source_line`` column
     holds the CSV line each row came from.  Columns beyond the schema are kept
-    as text.  ``path`` ``"-"`` reads standard input.  The file is read in one
-    streaming pass.  Raises ``StudiesValidationError`` listing every problem, and
-    ``OSError`` when the file cannot be opened.
+    as text.  ``path`` ``"-"`` reads standard input.  The file is streamed: a columnar
+    pass (``metaally.data.columnar``) reads a clean file, and a file with problems is
+    read again line by line for the messages.  Raises ``StudiesValidationError`` listing
+    every problem, and ``OSError`` when the file cannot be opened.
     """
     frame, problems = _parse(str(path), vocabulary)
     if problems:
@@ -410,7 +411,8 @@ def validate_file(path: str | PathLike[str], vocabulary: VocabularyArg = None) -
 
     An empty list means the file is valid.  ``vocabulary`` as in ``load_studies``; a
     malformed vocabulary file gives its own ``PATH:LINE`` problems.  ``path`` ``"-"``
-    reads standard input.  The file is streamed: memory does not grow with its length.
+    reads standard input.  The file is streamed (as in ``load_studies``): memory does not
+    grow with its length.
     Never raises for the file's content; ``OSError`` (missing file, a directory, no
     permission) propagates.
     """
@@ -512,10 +514,18 @@ def _printable(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+#: Try the columnar pass (``metaally.data.columnar``) before the exact reader; the tests
+#: switch it off to compare the two.
+_COLUMNAR = True
+
+
 def _parse(path: str, vocabulary: VocabularyArg = None,
            keep: bool = True) -> tuple[pd.DataFrame, list[str]]:
-    """(frame, problems) of a studies CSV, read in one streaming pass.
+    """(frame, problems) of a studies CSV, read in streaming passes.
 
+    A file is first read by the columnar pass, which returns this function's result for a
+    file without problems that it can vouch for, and None otherwise; then (None) by the
+    exact line-by-line reader below, the source of every message.
     ``keep=False`` (validation only) builds no frame.  ``path == "-"`` reads
     standard input (the vocabulary is then the one in the working directory's
     ``data/``-less default: none unless given).
@@ -526,6 +536,12 @@ def _parse(path: str, vocabulary: VocabularyArg = None,
         schema = _schema(resolve_vocabulary(path if path != "-" else ".", vocabulary))
     except ValueError as exc:
         return pd.DataFrame(), str(exc).splitlines()
+    if path != "-" and _COLUMNAR:
+        from metaally.data.columnar import read_columnar  # it builds on this module
+
+        frame = read_columnar(path, schema, keep)
+        if frame is not None:
+            return frame, []
     with _open_binary(path) as fh, _without_cyclic_gc():
         lines = itertools.chain.from_iterable(_decoded_lines(fh, problems))
         chunks = _read_chunks(lines, problems, _CHUNK_ROWS)
@@ -938,14 +954,8 @@ class _Rows:
                 for i in errors:
                     parsed[i] = None
                 values[name] = parsed
-        self._check_rules("sizes", _check_sizes, _SIZE_COLUMNS, lines, values, failed,
-                          bad_rows, problems)
-        self._check_rules("values", _check_values, _VALUE_COLUMNS, lines, values, failed,
-                          bad_rows, problems)
-        self._check_rules("comparator", _check_comparator_technique, _COMPARATOR_COLUMNS, lines,
-                          values, failed, bad_rows, problems)
-        self._check_rules("metric", _check_metric_columns, _METRIC_READS, lines, values, failed,
-                          bad_rows, problems)
+        for which, rule, reads in _RULES:
+            self._check_rules(which, rule, reads, lines, values, failed, bad_rows, problems)
         good = [i for i in range(len(rows)) if i not in bad_rows] if bad_rows else range(len(rows))
         self._remember(lines, values, good)
         if len(problems) > before:
@@ -956,22 +966,29 @@ class _Rows:
             self.lines.append(np.asarray(lines, dtype=np.int64))
 
     def _parse_column(self, name: str, col: Column, cells: tuple[str, ...]) -> dict[int, str]:
-        """Parse the distinct texts not yet cached; {row index: error} of the cells that fail."""
+        """{row index: error} of the cells of a column that fail to parse."""
+        bad = self.parse_texts(name, set(cells))
+        if not bad:
+            return {}
+        cache = self.caches[name]
+        return {i: str(cache[c]) for i, c in enumerate(cells) if c in bad}
+
+    def parse_texts(self, name: str, distinct: set[str]) -> set[str]:
+        """Parse the distinct cell texts of column ``name`` not yet cached (each text once per
+        file, through ``_parse_cell``); afterwards ``caches[name]`` holds every one of them.
+        Returns the texts that do not parse (cached as ``_Bad``)."""
         cache, known_bad = self.caches[name], self.bad_texts[name]
         if len(cache) > _CACHE_MAX:
             cache.clear()
             known_bad.clear()
-        distinct = set(cells)
+        col = self.schema[name]
         for text in distinct.difference(cache):
             try:
                 cache[text] = _parse_cell(col, text.strip())
             except _CellError as exc:
                 cache[text] = _Bad(exc)
                 known_bad.add(text)
-        bad = distinct & known_bad
-        if not bad:
-            return {}
-        return {i: str(cache[c]) for i, c in enumerate(cells) if c in bad}
+        return distinct & known_bad if known_bad else set()
 
     def _check_rules(self, which: str, rule: Callable[..., None], reads: tuple[str, ...],
                      lines: list[int], values: dict[str, list[Any]], failed: dict[str, set[int]],
@@ -980,22 +997,29 @@ class _Rows:
         runs once per distinct combination of those cells."""
         present = [c for c in reads if c in values]
         skip = set().union(*(failed[c] for c in present))
-        cache = self.rule_caches[which]
-        if len(cache) > _CACHE_MAX:
-            cache.clear()
         keys = zip(*(values[c] for c in present), strict=True)
         for i, key in enumerate(keys):
             if i in skip:
                 continue
-            found = cache.get(key)
-            if found is None:
-                recorder = _Recorder()
-                rule(0, dict(zip(present, key, strict=True)), self.columns, recorder)
-                found = cache[key] = recorder.found
+            found = self.rule_found(which, rule, present, key)
             if found:
                 bad_rows.add(i)
                 for column, what, expected in found:
                     problems.add(lines[i], column, what, expected)
+
+    def rule_found(self, which: str, rule: Callable[..., None], present: list[str],
+                   key: tuple[Any, ...]) -> list[tuple[str, str, str]]:
+        """(column, what, expected) of each problem ``rule`` finds in a row whose cells
+        ``present`` hold the parsed values ``key``; each distinct key is checked once."""
+        cache = self.rule_caches[which]
+        found = cache.get(key)
+        if found is None:
+            if len(cache) > _CACHE_MAX:
+                cache.clear()
+            recorder = _Recorder()
+            rule(0, dict(zip(present, key, strict=True)), self.columns, recorder)
+            found = cache[key] = recorder.found
+        return found
 
     def _remember(self, lines: list[int], values: dict[str, list[Any]], good: Any) -> None:
         """What the whole-file checks need of the rows without problems."""
@@ -1053,23 +1077,11 @@ class _Rows:
             problems.add(line, name, what, "one value per study")
 
     def frame(self) -> pd.DataFrame:
-        data: dict[str, Any] = {}
-        for name in self.header:
-            col = self.schema[name]
-            cells = [c for part in self.parts[name] for c in part]
-            if col.kind in ("text", "id", "ids", "vocab", "multi"):
-                if col.blank_ok:
-                    cells = ["" if c is None else c for c in cells]
-                data[name] = pd.Series(cells, dtype=object)
-            elif col.kind == "int":
-                data[name] = pd.Series(cells, dtype="Int64" if col.blank_ok else "int64")
-            elif col.kind == "float":
-                data[name] = pd.Series(np.array(cells, dtype=float), dtype=float)
-            else:
-                data[name] = pd.Series(cells, dtype=bool)
+        data = {name: _column_series(self.schema[name],
+                                     [c for part in self.parts[name] for c in part])
+                for name in self.header}
         lines = np.concatenate(self.lines) if self.lines else np.zeros(0, dtype=np.int64)
-        data["source_line"] = pd.Series(lines, dtype="int64")
-        return pd.DataFrame(data)
+        return _studies_frame(data, lines)
 
     # ---------------------------------------------------------------- whole lines
 
@@ -1103,6 +1115,27 @@ class _Rows:
                     found = True
                 line += text.count("\n") or text.count("\r")
         return found
+
+
+def _column_series(col: Column, cells: Any) -> pd.Series:
+    """The frame's column of parsed cells (None = blank): text kinds as object strings ("" when
+    blank), ``int`` as int64 (Int64 when it may be blank), ``float`` (NaN when blank), ``bool``.
+    Both readers build their columns here (the columnar one from a column's distinct values)."""
+    if col.kind in ("text", "id", "ids", "vocab", "multi"):
+        if col.blank_ok:
+            cells = ["" if c is None else c for c in cells]
+        return pd.Series(cells, dtype=object)
+    if col.kind == "int":
+        return pd.Series(cells, dtype="Int64" if col.blank_ok else "int64")
+    if col.kind == "float":
+        return pd.Series(np.array(cells, dtype=float), dtype=float)
+    return pd.Series(cells, dtype=bool)
+
+
+def _studies_frame(columns: dict[str, pd.Series], lines: np.ndarray) -> pd.DataFrame:
+    """The loaded frame: the header's columns, then ``source_line``.  The columns are built
+    for it, so they are not copied again into one block per dtype (``copy=False``)."""
+    return pd.DataFrame({**columns, "source_line": pd.Series(lines, dtype="int64")}, copy=False)
 
 
 class _Recorder:
@@ -1250,3 +1283,10 @@ def _check_cluster(line: int, v: dict[str, Any], metric: Metric, problems: _Prob
                      f"for N = {total:g}", "2(cluster_size - 1)icc < N - 2 (Hedges 2007)")
 
 
+#: The rules across cells: (its cache in ``_Rows.rule_caches``, the rule, the cells it reads).
+_RULES: tuple[tuple[str, Callable[..., None], tuple[str, ...]], ...] = (
+    ("sizes", _check_sizes, _SIZE_COLUMNS),
+    ("values", _check_values, _VALUE_COLUMNS),
+    ("comparator", _check_comparator_technique, _COMPARATOR_COLUMNS),
+    ("metric", _check_metric_columns, _METRIC_READS),
+)
