@@ -563,7 +563,7 @@ def scale(s: Sizes, r: dict | None) -> list[Row]:
 _STUDIES_RUN = """
 import os, sys, time
 import pandas as pd
-from metaally.data.studies import load_studies, validate_file
+from metaally.data.reading import load_studies, validate_file
 
 def resident(field):
     if not os.path.exists("/proc/self/status"):

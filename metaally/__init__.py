@@ -23,9 +23,9 @@ __version__ = "0.1.0"
 # public name -> submodule that defines it
 _EXPORTS: dict[str, str] = {
     # data
-    "load_studies": "metaally.data.studies",
+    "load_studies": "metaally.data.reading",
     "StudiesValidationError": "metaally.data.studies",
-    "validate_file": "metaally.data.studies",
+    "validate_file": "metaally.data.reading",
     # effect sizes
     "compute_effects": "metaally.effects.compute",
     # univariate models

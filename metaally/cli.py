@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _validate(path: str) -> int:
     """Print the first problems (then how many more) and exit 2, or print OK."""
-    from metaally.data.studies import STDIN_NAME, capped_problems, validate_file
+    from metaally.data.reading import validate_file
+    from metaally.data.studies import STDIN_NAME, capped_problems
 
     _tolerate_any_encoding(sys.stdout, sys.stderr)
     problems = validate_file(path)
@@ -77,7 +78,8 @@ def _validate(path: str) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from metaally.data.studies import StudiesValidationError, capped_problems, validate_file
+    from metaally.data.reading import validate_file
+    from metaally.data.studies import StudiesValidationError, capped_problems
     from metaally.report.pipeline import run_report
 
     _tolerate_any_encoding(sys.stdout, sys.stderr)

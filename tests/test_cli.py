@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import metaally.data.studies
+import metaally.data.reading
 from metaally.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,7 +48,7 @@ def test_unexpected_error_is_one_line(
     def boom(path: str) -> list[str]:
         raise RuntimeError("something broke")
 
-    monkeypatch.setattr(metaally.data.studies, "validate_file", boom)
+    monkeypatch.setattr(metaally.data.reading, "validate_file", boom)
     assert main(["validate", "whatever.csv"]) == 2
     err = capsys.readouterr().err
     assert err.strip() == "metaally: error: RuntimeError: something broke"

@@ -26,9 +26,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_fuzz_csv import mutated
 
+import metaally.data.reading as reading
 import metaally.data.studies as studies
 from metaally.data.columnar import _ByteScan, _Doubt, _tuple_hashes, read_columnar
-from metaally.data.studies import StudiesValidationError, load_studies, validate_file
+from metaally.data.reading import load_studies, validate_file
+from metaally.data.studies import StudiesValidationError
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE2 = ROOT / "data" / "table2.csv"
@@ -39,12 +41,12 @@ CSV_FILES = sorted([TABLE2, *(ROOT / "tests").rglob("*.csv")])
 @contextlib.contextmanager
 def exact_only() -> Iterator[None]:
     """The exact line-by-line reader alone (the columnar pass switched off)."""
-    before = studies._COLUMNAR
-    studies._COLUMNAR = False
+    before = reading._COLUMNAR
+    reading._COLUMNAR = False
     try:
         yield
     finally:
-        studies._COLUMNAR = before
+        reading._COLUMNAR = before
 
 
 def public(path: Path) -> tuple[list[str], pd.DataFrame | None, list[str] | None]:
@@ -69,7 +71,7 @@ def assert_same_as_exact(path: Path) -> None:
 
 
 def columnar(path: Path, keep: bool = True) -> pd.DataFrame | None:
-    schema = studies._schema(studies.resolve_vocabulary(path))
+    schema = studies.resolve_schema(studies.resolve_vocabulary(path))
     return read_columnar(str(path), schema, keep)
 
 

@@ -15,7 +15,8 @@ import pytest
 import metaally as ma
 import metaally.allyship as ally
 from metaally.cli import main
-from metaally.data.studies import CLUSTER_COLUMNS, METRIC_COLUMNS, METRICS, validate_file
+from metaally.data.reading import validate_file
+from metaally.data.studies import CLUSTER_COLUMNS, METRIC_COLUMNS, METRICS
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "metrics"

@@ -25,7 +25,8 @@ from hypothesis import strategies as st
 
 import metaally as ma
 from metaally.cli import main
-from metaally.data.studies import PROBLEMS_SHOWN, validate_file
+from metaally.data.reading import validate_file
+from metaally.data.studies import PROBLEMS_SHOWN
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE2 = (ROOT / "data" / "table2.csv").read_bytes()

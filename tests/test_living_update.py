@@ -25,7 +25,8 @@ import metaally as ma
 import metaally.allyship as ally
 from metaally.allyship import pipeline
 from metaally.data.files import atomic_write
-from metaally.data.studies import StudiesValidationError, load_studies, validate_file
+from metaally.data.reading import load_studies, validate_file
+from metaally.data.studies import StudiesValidationError
 from metaally.data.vocabulary import load_vocabulary
 from metaally.models.pooling import UNGROUPED, differences_by, pool_by
 from metaally.models.printing import fmt_count

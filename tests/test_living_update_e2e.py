@@ -24,7 +24,7 @@ import pytest
 
 import metaally as ma
 from metaally.cli import main
-from metaally.data.studies import validate_file
+from metaally.data.reading import validate_file
 from metaally.plots import export
 
 pytestmark = pytest.mark.e2e

@@ -22,7 +22,7 @@ from metaally.allyship.network_text import (
     node_label,
     technique_network,
 )
-from metaally.data.studies import validate_file
+from metaally.data.reading import validate_file
 
 # the parts of Table 2 without control have one contrast per comparison: tau2 is set to 0
 pytestmark = pytest.mark.filterwarnings("ignore:tau2 is not identified:RuntimeWarning")

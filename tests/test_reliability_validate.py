@@ -20,7 +20,8 @@ import pytest
 import metaally as ma
 import metaally.data.studies
 from metaally.cli import main
-from metaally.data.studies import PROBLEMS_SHOWN, validate_file
+from metaally.data.reading import validate_file
+from metaally.data.studies import PROBLEMS_SHOWN
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE2 = ROOT / "data" / "table2.csv"

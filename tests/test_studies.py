@@ -12,7 +12,8 @@ import pytest
 
 import metaally as ma
 import metaally.allyship as ally
-from metaally.data.studies import COLUMNS, METRICS, STUDY_LEVEL, validate_file
+from metaally.data.reading import validate_file
+from metaally.data.studies import COLUMNS, METRICS, STUDY_LEVEL
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"

@@ -31,7 +31,8 @@ from metaally.allyship.review import (
     table2_analyses,
     table2_scenarios,
 )
-from metaally.data.studies import load_studies, resolve_vocabulary
+from metaally.data.reading import load_studies
+from metaally.data.studies import resolve_vocabulary
 from metaally.data.vocabulary import Vocabulary
 from metaally.diagnostics.bias import egger_test, pet_peese, rank_test, trim_and_fill
 from metaally.diagnostics.influence import cumulative, leave_one_out

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from metaally.data.studies import VocabularyArg, load_studies
+from metaally.data.reading import load_studies
+from metaally.data.studies import VocabularyArg
 from metaally.data.vocabulary import Vocabulary, load_vocabulary
 from metaally.diagnostics.sensitivity import AnalysisSettings, Scenario, default_scenarios
 from metaally.models.pooling import (

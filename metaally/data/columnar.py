@@ -1,19 +1,20 @@
 """A columnar first pass over a studies CSV: the exact reader's result, or nothing.
 
-``studies._parse`` reads a file through the exact, line-by-line reader (Python's
-``csv.reader(strict=True)``), which is the single source of every message.  Before that,
-``read_columnar`` tries a columnar pass (pyarrow's streaming CSV parser, every column
-read as dictionary-encoded strings) and returns the frame the exact reader would return
-for a file without problems; on any problem, and on any doubt that pyarrow read the bytes
-as Python's csv module would, it returns ``None`` and the exact reader reads the file (a
-file with problems is read twice).  The columnar pass checks nothing of its own: it runs
-the exact reader's pieces (``_Rows.parse_texts`` for cells, ``_Rows.rule_found`` with the
-rules of ``studies._RULES``, ``_check_header``, ``_column_series``) once per distinct cell
-text of a block of rows and once per distinct combination of the cells a rule reads
-(combined dictionary codes, ``numpy.unique``), so a problem found here is one the exact
-reader reports.  The bytes are checked in one thread and pyarrow parses in another while
-this one checks the rows; memory holds a few groups of rows, the whole-file checks'
-64-bit hashes and, for a frame, its columns (as small codes until the end).
+``metaally.data.reading`` reads a file through the exact, line-by-line reader
+(``studies.read_exact``: Python's ``csv.reader(strict=True)``), which is the single source
+of every message. Before that, ``read_columnar`` tries a columnar pass (pyarrow's
+streaming CSV parser, every column read as dictionary-encoded strings) and returns the
+frame the exact reader would return for a file without problems; on any problem, and on
+any doubt that pyarrow read the bytes as Python's csv module would, it returns ``None``
+and the exact reader reads the file (a file with problems is read twice). The columnar
+pass checks nothing of its own: it runs the exact reader's pieces (``_Rows.parse_texts``
+for cells, ``_Rows.rule_found`` with the rules of ``studies._RULES``, ``_check_header``,
+``_column_series``) once per distinct cell text of a block of rows and once per distinct
+combination of the cells a rule reads (combined dictionary codes, ``numpy.unique``), so a
+problem found here is one the exact reader reports. The bytes are checked in one thread
+and pyarrow parses in another while this one checks the rows; memory holds a few groups of
+rows, the whole-file checks' 64-bit hashes and, for a frame, its columns (as small codes
+until the end).
 
 When it returns ``None`` (bails out), and why what it accepts is then read exactly:
 

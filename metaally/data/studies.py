@@ -61,9 +61,9 @@ __all__ = [
     "StudiesValidationError",
     "VocabularyArg",
     "YEAR_MAX",
-    "load_studies",
+    "read_exact",
+    "resolve_schema",
     "resolve_vocabulary",
-    "validate_file",
 ]
 
 # --------------------------------------------------------------------------- schema
@@ -385,40 +385,6 @@ class StudiesValidationError(ValueError):
 VocabularyArg = Vocabulary | str | PathLike[str] | None
 
 
-def load_studies(path: str | PathLike[str], vocabulary: VocabularyArg = None) -> pd.DataFrame:
-    """Read and validate a studies CSV; return one row per reported result.
-
-    ``vocabulary``: the declared words of ``DECLARED_COLUMNS`` — a ``Vocabulary``, the
-    path of a vocabulary file, or ``None`` for ``vocabulary.csv`` beside the CSV.
-
-    Text columns are stripped strings (blank cells are ``""``), ``n``/``arms``/
-    ``year`` integers, ``ref``/``n1``/``n2`` nullable integers, ``value*``
-    floats (NaN when blank), ``peer_reviewed`` bool; a ``source_line`` column
-    holds the CSV line each row came from.  Columns beyond the schema are kept
-    as text.  ``path`` ``"-"`` reads standard input.  The file is streamed: a columnar
-    pass (``metaally.data.columnar``) reads a clean file, and a file with problems is
-    read again line by line for the messages.  Raises ``StudiesValidationError`` listing
-    every problem, and ``OSError`` when the file cannot be opened.
-    """
-    frame, problems = _parse(str(path), vocabulary)
-    if problems:
-        raise StudiesValidationError(problems)
-    return frame
-
-
-def validate_file(path: str | PathLike[str], vocabulary: VocabularyArg = None) -> list[str]:
-    """Every problem of a studies CSV, one ``PATH:LINE: column 'NAME': ...`` line each.
-
-    An empty list means the file is valid.  ``vocabulary`` as in ``load_studies``; a
-    malformed vocabulary file gives its own ``PATH:LINE`` problems.  ``path`` ``"-"``
-    reads standard input.  The file is streamed (as in ``load_studies``): memory does not
-    grow with its length.
-    Never raises for the file's content; ``OSError`` (missing file, a directory, no
-    permission) propagates.
-    """
-    return _parse(str(path), vocabulary, keep=False)[1]
-
-
 #: How many problems a report shows before "... and N more".
 PROBLEMS_SHOWN = 50
 
@@ -439,7 +405,7 @@ def resolve_vocabulary(path: str | PathLike[str], vocabulary: VocabularyArg = No
     return load_vocabulary(vocabulary)
 
 
-def _schema(vocabulary: Vocabulary) -> dict[str, Column]:
+def resolve_schema(vocabulary: Vocabulary) -> dict[str, Column]:
     """``SCHEMA`` with the declared columns' words taken from ``vocabulary`` (without a
     vocabulary file: any identifiers, ``kind`` "id" / "ids")."""
     def declared(col: Column) -> Column:
@@ -514,34 +480,15 @@ def _printable(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-#: Try the columnar pass (``metaally.data.columnar``) before the exact reader; the tests
-#: switch it off to compare the two.
-_COLUMNAR = True
+def read_exact(path: str, schema: dict[str, Column],
+               keep: bool = True) -> tuple[pd.DataFrame, list[str]]:
+    """(frame, problems) of a studies CSV checked against ``schema`` (``resolve_schema``),
+    read line by line in one streaming pass: the exact reader, source of every message.
 
-
-def _parse(path: str, vocabulary: VocabularyArg = None,
-           keep: bool = True) -> tuple[pd.DataFrame, list[str]]:
-    """(frame, problems) of a studies CSV, read in streaming passes.
-
-    A file is first read by the columnar pass, which returns this function's result for a
-    file without problems that it can vouch for, and None otherwise; then (None) by the
-    exact line-by-line reader below, the source of every message.
-    ``keep=False`` (validation only) builds no frame.  ``path == "-"`` reads
-    standard input (the vocabulary is then the one in the working directory's
-    ``data/``-less default: none unless given).
+    ``keep=False`` (validation only) builds no frame.  ``path == "-"`` reads standard input.
     """
     name = STDIN_NAME if path == "-" else path
     problems = _Problems(name)
-    try:
-        schema = _schema(resolve_vocabulary(path if path != "-" else ".", vocabulary))
-    except ValueError as exc:
-        return pd.DataFrame(), str(exc).splitlines()
-    if path != "-" and _COLUMNAR:
-        from metaally.data.columnar import read_columnar  # it builds on this module
-
-        frame = read_columnar(path, schema, keep)
-        if frame is not None:
-            return frame, []
     with _open_binary(path) as fh, _without_cyclic_gc():
         lines = itertools.chain.from_iterable(_decoded_lines(fh, problems))
         chunks = _read_chunks(lines, problems, _CHUNK_ROWS)

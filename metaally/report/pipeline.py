@@ -16,7 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 from metaally import __version__
-from metaally.data.studies import load_studies, resolve_vocabulary
+from metaally.data.reading import load_studies
+from metaally.data.studies import resolve_vocabulary
 from metaally.effects.compute import compute_effects
 from metaally.models.pooling import PooledGroup, level_label, pool_by, pool_groups
 from metaally.models.progress import progress_bar
