@@ -361,9 +361,11 @@ def _fisher_scoring(
     default threshold (10⁻⁵, here relative to τ² + mean v_i).
 
     With a ``start`` near the root, one Fisher step from it sizes the bracket and the root
-    is found by :func:`bracketed_root` (regula falsi, superlinear) to the same tolerance:
-    the same root as the iteration's, in a third of its score evaluations where Fisher
-    scoring converges slowly (linearly, at the rate |1 − observed/expected information|).
+    is found by :func:`bracketed_root` (regula falsi, superlinear) to the same tolerance, in
+    about half the score evaluations where Fisher scoring converges slowly (linearly, at the
+    rate |1 − observed/expected information|).  That is the iteration's root where the
+    likelihood has one maximum; where it has several, the one the search from ``start``
+    reaches (a search that ends at the bound 0 is redone from the default start).
     """
     score = _score_reml if restricted else _score_ml
 
@@ -380,6 +382,12 @@ def _fisher_scoring(
         n = pb.y.shape[0]
         est = _finish(pb, t.copy(), step, np.ones(n, dtype=bool), np.zeros(n, dtype=bool),
                       equation)
+        # at the bound: the search may have stepped over an interior maximum (a likelihood
+        # falling from 0, then rising to it): those rows take the default iteration
+        bound = np.flatnonzero(est.tau2 <= 0)
+        if bound.size:
+            cold = _from_he(pb.sub(bound), score, equation)
+            est.tau2[bound], est.fallback[bound] = cold.tau2, cold.fallback
     rows = np.flatnonzero(est.tau2 > 0)
     if rows.size:
         sub = pb.sub(rows)
