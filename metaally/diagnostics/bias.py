@@ -450,8 +450,9 @@ def trim_and_fill(
     if the slope of the ``method`` meta-regression of yi on √vi is negative,
     else "left".  Working on the side-flipped effects sorted increasingly, the
     k0 largest are trimmed, the ``method`` model is fitted to the rest giving
-    θ̂ (an ML/REML refit iterates from the previous round's τ²: the same estimate, in
-    fewer steps), and k0 is re-estimated from the signed ranks of |yᵢ − θ̂| until it stops
+    θ̂ (an ML/REML refit iterates from the previous round's τ²: in fewer steps, the same
+    estimate as metafor's iteration from its default start wherever the likelihood has one
+    maximum), and k0 is re-estimated from the signed ranks of |yᵢ − θ̂| until it stops
     changing; with T = sum of the positive ranks and γ* the rightmost run of
     positive ranks:
 
