@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metaally.models.wls import rowdot
+
 __all__ = [
     "Block",
     "che_blocks",
@@ -118,17 +120,17 @@ def marginal_covariance(block: Block, sigma2_study: float, sigma2_within: float)
 class MarginalInverse:
     """Sigma_j^-1 of every cluster of a block, without forming it where the CHE structure allows.
 
-    Either ``dense`` (C, m, m), or the Woodbury form Sigma_j^-1 = diag(d) - g0 h' - g1 q'
-    (all (C, m): the rank-2 correction G M G' with G = [g0, g1] and M symmetric, h = M00 g0 +
-    M01 g1, q = M01 g0 + M11 g1).  ``apply``, ``trace`` and ``frobenius2`` then cost O(m)
-    per cluster instead of O(m^2).  ``logdet`` is sum_j log |Sigma_j|.
+    Either ``dense_inverse`` (C, m, m), or the Woodbury form Sigma_j^-1 = diag(d) - d h' - g q'
+    (all (C, m): the rank-2 correction G M G' with G = A^-1 U = [d, g], d = diag(A^-1), M
+    symmetric, h = M00 d + M01 g, q = M01 d + M11 g).  ``apply``, ``trace`` and
+    ``frobenius2`` then cost O(m) per cluster instead of O(m^2).  ``logdet`` is
+    sum_j log |Sigma_j|.
     """
 
     logdet: float
     dense_inverse: np.ndarray | None = None
     d: np.ndarray | None = None
-    g0: np.ndarray | None = None
-    g1: np.ndarray | None = None
+    g: np.ndarray | None = None
     h: np.ndarray | None = None
     q: np.ndarray | None = None
 
@@ -140,37 +142,33 @@ class MarginalInverse:
         if b.ndim == 3:
             hb = np.einsum("cm,cmp->cp", self.h, b)[:, None, :]
             qb = np.einsum("cm,cmp->cp", self.q, b)[:, None, :]
-            return self.d[:, :, None] * b - self.g0[:, :, None] * hb - self.g1[:, :, None] * qb
-        hb = np.einsum("cm,cm->c", self.h, b)[:, None]
-        qb = np.einsum("cm,cm->c", self.q, b)[:, None]
-        return self.d * b - self.g0 * hb - self.g1 * qb
+            return self.d[:, :, None] * (b - hb) - self.g[:, :, None] * qb
+        hb = rowdot(self.h, b)[:, None]
+        qb = rowdot(self.q, b)[:, None]
+        return self.d * (b - hb) - self.g * qb
 
     def trace(self) -> float:
         """sum_j tr Sigma_j^-1."""
         if self.dense_inverse is not None:
             return float(np.einsum("caa->", self.dense_inverse))
-        return float(self.d.sum() - np.einsum("cm,cm->", self.g0, self.h)
-                     - np.einsum("cm,cm->", self.g1, self.q))
+        return float(self.d.sum() - rowdot(self.d, self.h).sum() - rowdot(self.g, self.q).sum())
 
     def frobenius2(self) -> float:
-        """sum_j ||Sigma_j^-1||_F^2: with R = g0 h' + g1 q', ||diag(d) - R||^2 =
-        sum d^2 - 2 sum_i d_i R_ii + ||R||^2 and ||R||^2 = |g0|^2|h|^2 + 2 (g0.g1)(h.q) +
-        |g1|^2|q|^2."""
+        """sum_j ||Sigma_j^-1||_F^2: with R = d h' + g q', ||diag(d) - R||^2 =
+        sum d^2 - 2 sum_i d_i R_ii + ||R||^2 and ||R||^2 = |d|^2|h|^2 + 2 (d.g)(h.q) +
+        |g|^2|q|^2."""
         if self.dense_inverse is not None:
             return float(np.einsum("cab,cab->", self.dense_inverse, self.dense_inverse))
-        dot = lambda a, b: np.einsum("cm,cm->c", a, b)  # noqa: E731
-        diag_r = self.g0 * self.h + self.g1 * self.q
-        norm_r = (dot(self.g0, self.g0) * dot(self.h, self.h)
-                  + 2.0 * dot(self.g0, self.g1) * dot(self.h, self.q)
-                  + dot(self.g1, self.g1) * dot(self.q, self.q))
-        return float(np.einsum("cm,cm->", self.d, self.d)
-                     - 2.0 * np.einsum("cm,cm->", self.d, diag_r) + norm_r.sum())
+        d, g, h, q = self.d, self.g, self.h, self.q
+        norm_r = (rowdot(d, d) * rowdot(h, h) + 2.0 * rowdot(d, g) * rowdot(h, q)
+                  + rowdot(g, g) * rowdot(q, q))
+        return float(rowdot(d, d).sum() - 2.0 * rowdot(d, d * h + g * q).sum() + norm_r.sum())
 
     def dense(self) -> np.ndarray:
         """Sigma_j^-1 as (C, m, m) matrices."""
         if self.dense_inverse is not None:
             return self.dense_inverse
-        out = -(self.g0[:, :, None] * self.h[:, None, :] + self.g1[:, :, None] * self.q[:, None, :])
+        out = -(self.d[:, :, None] * self.h[:, None, :] + self.g[:, :, None] * self.q[:, None, :])
         idx = np.arange(self.d.shape[1])
         out[:, idx, idx] += self.d
         return out
@@ -193,18 +191,16 @@ def marginal_inverse(block: Block, sigma2_study: float, sigma2_within: float) ->
         return _dense_inverse(block, sigma2_study, sigma2_within)
     rho = block.rho
     a_inv = 1.0 / a
-    g1 = a_inv * np.sqrt(v)  # A^-1 U = [a_inv, g1]
-    k00, k01 = a_inv.sum(axis=1), g1.sum(axis=1)  # U'A^-1 U
-    k11 = np.einsum("cm,cm->c", a_inv, v)
+    g = a_inv * np.sqrt(v)  # A^-1 U = [a_inv, g]
+    k00, k01, k11 = a_inv.sum(axis=1), g.sum(axis=1), rowdot(a_inv, v)  # U'A^-1 U
     d00, d01, d10, d11 = 1.0 + k00 * sigma2_study, k01 * rho, k01 * sigma2_study, 1.0 + k11 * rho
     det = d00 * d11 - d01 * d10  # |I + U'A^-1 U C|
     if not np.all(det > 0):  # Sigma not positive definite: the direct path says so
         return _dense_inverse(block, sigma2_study, sigma2_within)
     m00, m01, m11 = sigma2_study * d11 / det, -sigma2_study * d01 / det, rho * d00 / det
-    h = m00[:, None] * a_inv + m01[:, None] * g1
-    q = m01[:, None] * a_inv + m11[:, None] * g1
-    return MarginalInverse(float(np.log(a).sum() + np.log(det).sum()), d=a_inv, g0=a_inv,
-                           g1=g1, h=h, q=q)
+    h = m00[:, None] * a_inv + m01[:, None] * g
+    q = m01[:, None] * a_inv + m11[:, None] * g
+    return MarginalInverse(float(np.log(a).sum() + np.log(det).sum()), d=a_inv, g=g, h=h, q=q)
 
 
 def _dense_inverse(block: Block, sigma2_study: float, sigma2_within: float) -> MarginalInverse:
