@@ -26,6 +26,7 @@ from metaally.models.multilevel import multilevel
 from metaally.models.printing import Printable, coef_table, fields_frame, fmt_num, pvalue_phrase
 from metaally.models.protocol import FittedModel, is_clustered
 from metaally.models.robust import RobustResult
+from metaally.models.tau2 import WARM_START_METHODS
 from metaally.models.univariate import RandomEffectsResult, fit_arrays, random_effects
 from metaally.models.wls import Design
 
@@ -490,7 +491,7 @@ def trim_and_fill(
             raise ValueError(f"trim-and-fill did not converge in {maxiter} iterations")
         # each trimmed fit starts its τ² iteration from the previous one's estimate
         fit = fit_arrays(ys[None, : k - k0], vs[None, : k - k0], intercept, method, warn=False,
-                         tau2_start=tau2 if method in ("ML", "REML") else None)
+                         tau2_start=tau2 if method in WARM_START_METHODS else None)
         theta, tau2 = float(fit.beta[0, 0]), fit.tau2
         k0, se_k0 = _missing_count(ys - theta, estimator)
 

@@ -68,6 +68,7 @@ __all__ = [
     "MAXITER",
     "METHODS",
     "TOL",
+    "WARM_START_METHODS",
     "bracketed_root",
     "Equation",
     "estimate",
@@ -81,6 +82,9 @@ __all__ = [
 ]
 
 METHODS = ("FE", "DL", "HE", "HS", "SJ", "PM", "EB", "ML", "REML")
+
+WARM_START_METHODS = ("ML", "REML")
+"""The estimators that iterate from a start and so can take one (``estimate(start=)``)."""
 
 TOL = 1e-12
 """Convergence: change in τ² below TOL × (τ² + mean v_i), scale-free."""
@@ -231,7 +235,7 @@ def estimate(pb: Problem, method: str, start: np.ndarray | None = None) -> Tau2E
     estimate of a slightly different data set: see :func:`_fisher_scoring`.  The other
     estimators are closed-form or start from 0 by construction and do not take it.
     Does not warn: callers report ``fallback`` with :func:`warn_fallback`."""
-    if start is not None and method not in ("ML", "REML"):
+    if start is not None and method not in WARM_START_METHODS:
         raise ValueError(f"start applies to the ML and REML iterations, not to {method}")
     tau2 = np.zeros(pb.y.shape[0])
     fallback = np.zeros(pb.y.shape[0], dtype=bool)
