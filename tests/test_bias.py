@@ -173,13 +173,16 @@ def test_trim_and_fill_with_no_missing_studies_is_the_plain_fit(k, rnd):
     yi = rng.normal(size=k)
     vi = rng.uniform(0.05, 1.0, size=k)
     # on some draws REML's Fisher scoring does not converge and the documented bracketing
-    # fallback answers instead, with a RuntimeWarning; any other warning fails the test
+    # fallback answers instead, and on some the SE of k0 does not exist (se_k0 NaN), each with
+    # its RuntimeWarning; any other warning (numpy's, say) fails the test
+    documented = ("bracketing root search", "standard error of k0 is undefined")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = ma.trim_and_fill(yi, vi)
         plain = ma.random_effects(yi, vi)
-    assert all(w.category is RuntimeWarning and "bracketing root search" in str(w.message)
+    assert all(w.category is RuntimeWarning and any(d in str(w.message) for d in documented)
                for w in caught), [str(w.message) for w in caught]
+    assert np.isnan(res.se_k0) == any(documented[1] in str(w.message) for w in caught)
     if res.k0 == 0:
         assert res.estimate == plain.estimate and res.tau2 == plain.tau2
         assert res.filled.empty
@@ -282,3 +285,20 @@ def test_trim_and_fill_over_many_rounds_equals_metafor(case):
     assert tf.estimate == pytest.approx(ref["estimate"], rel=1e-9)
     assert tf.se == pytest.approx(ref["se"], rel=1e-8)
     assert tf.tau2 == pytest.approx(ref["tau2"], rel=1e-7)
+
+
+def test_trim_and_fill_without_an_se_of_k0_says_so_as_metafor():
+    """L0 far below 0: Duval & Tweedie's variance is negative; metafor gives se.k0 NaN
+    (tests/reference/trimfill_se.R).  Here too NaN, with a warning naming it, and no numpy
+    warning (it used to be a silent 0)."""
+    ref = json.loads((Path(__file__).parent / "reference" / "trimfill_se.json").read_text())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = ma.trim_and_fill(np.array(ref["yi"]), np.array(ref["vi"]))
+    assert [str(w.message) for w in caught] == [
+        "the standard error of k0 is undefined for these data: Duval & Tweedie's variance of "
+        "the L0 statistic is negative here; se_k0 is NaN"]
+    assert ref["se_k0_is_nan"] and np.isnan(res.se_k0)
+    assert (res.k0, res.side) == (ref["k0"], ref["side"])
+    assert res.estimate == pytest.approx(ref["estimate"], rel=1e-9)
+    assert "SE = NA" in res.summary()

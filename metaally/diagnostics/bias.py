@@ -494,6 +494,10 @@ def trim_and_fill(
                          tau2_start=tau2 if method in WARM_START_METHODS else None)
         theta, tau2 = float(fit.beta[0, 0]), fit.tau2
         k0, se_k0 = _missing_count(ys - theta, estimator)
+    if np.isnan(se_k0):
+        warnings.warn(f"the standard error of k0 is undefined for these data: Duval & Tweedie's "
+                      f"variance of the {estimator} statistic is negative here; se_k0 is NaN",
+                      RuntimeWarning, stacklevel=2)
 
     fit = random_effects(y, v, method=method)
     yi_all, vi_all = y, v
@@ -561,12 +565,13 @@ def _missing_count(centred: np.ndarray, estimator: str) -> tuple[int, float]:
         k * (k + 1) * (2 * k + 1) + 10 * k0**3 + 27 * k0**2 + 17 * k0
         - 18 * k * k0**2 - 18 * k * k0 + 6 * k**2 * k0
     ) / 24.0
-    if estimator == "L0":
-        se = 4.0 * np.sqrt(var_t) / (2.0 * k - 1.0)
-    else:
-        se = 2.0 * np.sqrt(var_t) / np.sqrt((k - 0.5) ** 2 - k0 * (2.0 * k - k0 - 1.0))
+    denominator = (2.0 * k - 1.0) / 4.0 if estimator == "L0" else 0.5 * np.sqrt(
+        max((k - 0.5) ** 2 - k0 * (2.0 * k - k0 - 1.0), 0.0))
+    # var_t < 0 (an estimate far below 0 before truncation): the formula has no SE; NaN, as
+    # metafor's sqrt of a negative number (trim_and_fill says so)
+    se = np.sqrt(var_t) / denominator if var_t >= 0 and denominator > 0 else np.nan
     # Python's round, like R's, takes halves to even
-    return int(max(0.0, round(k0))), float(max(0.0, se))
+    return int(max(0.0, round(k0))), float(se)
 
 
 # --------------------------------------------------------------------------- PET-PEESE
